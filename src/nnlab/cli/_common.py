@@ -1,0 +1,51 @@
+"""What every command shares: turning NnlabError into one line on stderr and its exit code."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import traceback
+from typing import Callable
+
+import typer
+
+from nnlab.errors import EXIT_FAILED, EXIT_INTERRUPTED, NnlabError
+
+state = {"debug": bool(os.environ.get("NNLAB_DEBUG"))}
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Run a command; map errors to one clear line and an exit code (a traceback only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends a run like Ctrl-C: marked, resumable
+        try:
+            return fn(*args, **kwargs)
+        except NnlabError as exc:
+            _show(f"error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _show("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a failure inside Keras or a bug: one line, details with --debug
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            _show(f"error: {type(exc).__name__}: {first} (run with --debug for the traceback)")
+            raise typer.Exit(EXIT_FAILED) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapper
+
+
+def _show(line: str) -> None:
+    if state["debug"]:
+        traceback.print_exc()
+    typer.echo(line, err=True)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt

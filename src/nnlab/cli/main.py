@@ -1,0 +1,42 @@
+"""The Typer app: composes one thin module per command; nothing heavy is imported here."""
+
+from __future__ import annotations
+
+import typer
+
+from nnlab import __version__
+from nnlab.cli import _common
+from nnlab.cli import list as list_command
+from nnlab.cli import runs as runs_command
+from nnlab.cli import train as train_command
+
+app = typer.Typer(
+    name="nnlab",
+    help="Train Keras models from short YAML files; every run leaves a folder full of evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nnlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Train Keras models from short YAML files; every run leaves a folder full of evidence."""
+    _common.state["debug"] = debug or _common.state["debug"]
+
+
+app.command("train", context_settings={"allow_interspersed_args": True})(train_command.train)
+app.command("list")(list_command.list_components)
+app.command("runs")(runs_command.list_runs)
+
+if __name__ == "__main__":
+    app()

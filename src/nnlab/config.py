@@ -1,0 +1,337 @@
+"""Experiment config: pydantic models for the YAML file users write, loading and key=value overrides."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nnlab.errors import ConfigError
+from nnlab.registry import Params, Registry
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML: PyYAML follows YAML 1.1, where "1e-3" is a string; users mean a float.
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections of the experiment file.
+class ComponentConfig(BaseModel):
+    """`name` picks a registered dataset or model; its parameters sit flat beside it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(strict=True)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+_OPTIMIZER_ARGS = {
+    "sgd": {"momentum", "nesterov"},
+    "adam": {"beta_1", "beta_2", "epsilon", "amsgrad"},
+    "adamw": {"beta_1", "beta_2", "epsilon", "amsgrad"},
+    "nadam": {"beta_1", "beta_2", "epsilon"},
+    "rmsprop": {"rho", "momentum", "epsilon", "centered"},
+    "adadelta": {"rho", "epsilon"},
+    "adagrad": {"epsilon", "initial_accumulator_value"},
+}
+_COMMON_OPTIMIZER_ARGS = {"name", "learning_rate", "weight_decay", "clipnorm", "clipvalue", "global_clipnorm"}
+
+
+class OptimizerConfig(_Strict):
+    """A Keras optimizer by name with its own keyword arguments; a bare name means Keras defaults."""
+
+    name: Literal["sgd", "adam", "adamw", "nadam", "rmsprop", "adadelta", "adagrad"] = "adam"
+    learning_rate: float | None = Field(None, gt=0, description="initial learning rate")
+    momentum: float | None = Field(None, ge=0, lt=1)
+    nesterov: bool | None = None
+    beta_1: float | None = Field(None, ge=0, lt=1)
+    beta_2: float | None = Field(None, ge=0, lt=1)
+    epsilon: float | None = Field(None, gt=0)
+    amsgrad: bool | None = None
+    rho: float | None = Field(None, ge=0, lt=1)
+    centered: bool | None = None
+    initial_accumulator_value: float | None = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0)
+    clipnorm: float | None = Field(None, gt=0)
+    clipvalue: float | None = Field(None, gt=0)
+    global_clipnorm: float | None = Field(None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _args_fit_optimizer(self) -> OptimizerConfig:
+        allowed = _OPTIMIZER_ARGS[self.name] | _COMMON_OPTIMIZER_ARGS
+        wrong = sorted(k for k in self.model_fields_set - allowed if getattr(self, k) is not None)
+        if wrong:
+            raise ValueError(
+                f"{self.name} takes no {', '.join(wrong)} (it takes: {', '.join(sorted(allowed - {'name'}))})"
+            )
+        return self
+
+    def kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"name"}, exclude_none=True)
+
+
+_SCHEDULE_ARGS = {
+    "exponential_decay": {"decay_epochs", "decay_rate", "staircase"},
+    "cosine_decay": {"alpha", "warmup_epochs"},
+    "piecewise_constant": {"boundaries", "values"},
+    "reduce_on_plateau": {"monitor", "factor", "patience", "min_delta", "cooldown", "min_lr"},
+}
+
+
+class ScheduleConfig(_Strict):
+    """A learning-rate schedule; epochs are converted to optimizer steps when training starts."""
+
+    name: Literal["exponential_decay", "cosine_decay", "piecewise_constant", "reduce_on_plateau"]
+    decay_epochs: float | None = Field(None, gt=0, description="exponential_decay: epochs per decay_rate step")
+    decay_rate: float | None = Field(None, gt=0, le=1)
+    staircase: bool | None = None
+    alpha: float | None = Field(None, ge=0, le=1, description="cosine_decay: final fraction of the rate")
+    warmup_epochs: int | None = Field(None, ge=0)
+    boundaries: list[int] | None = Field(None, description="piecewise_constant: epochs where the rate changes")
+    values: list[float] | None = None
+    monitor: str | None = None
+    factor: float | None = Field(None, gt=0, lt=1)
+    patience: int | None = Field(None, ge=0)
+    min_delta: float | None = Field(None, ge=0)
+    cooldown: int | None = Field(None, ge=0)
+    min_lr: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _args_fit_schedule(self) -> ScheduleConfig:
+        allowed = _SCHEDULE_ARGS[self.name] | {"name"}
+        wrong = sorted(k for k in self.model_fields_set - allowed if getattr(self, k) is not None)
+        if wrong:
+            raise ValueError(f"{self.name} takes no {', '.join(wrong)} (it takes: {', '.join(sorted(allowed - {'name'}))})")
+        if self.name == "exponential_decay" and self.decay_rate is None:
+            raise ValueError("exponential_decay needs decay_rate")
+        if self.name == "piecewise_constant":
+            if not self.boundaries or not self.values or len(self.values) != len(self.boundaries) + 1:
+                raise ValueError("piecewise_constant needs boundaries and one more value than boundaries")
+        return self
+
+    def kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"name"}, exclude_none=True)
+
+
+class EarlyStoppingConfig(_Strict):
+    """Keras EarlyStopping; its state survives --resume."""
+
+    monitor: str = "val_loss"
+    patience: int = Field(10, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best_weights: bool = False
+    start_from_epoch: int = Field(0, ge=0)
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(10, ge=1, description="passes over the training data")
+    batch_size: int = Field(32, ge=1)
+    shuffle: bool = True
+    optimizer: OptimizerConfig = OptimizerConfig()
+    lr_schedule: ScheduleConfig | None = None
+    loss: str | None = Field(None, description="Keras loss name; default from the task")
+    metrics: list[str] | None = Field(None, description="Keras metric names; default from the task")
+    early_stopping: EarlyStoppingConfig | None = None
+    deterministic: bool = Field(False, description="deterministic ops (slower); seeds are always set")
+
+
+class OutputConfig(_Strict):
+    runs_dir: str | None = Field(None, description="default: $NNLAB_RUNS_DIR or ./runs")
+    save_model: bool = True
+    plots: bool = True
+    examples: int = Field(20, ge=0, description="decoded seq2seq predictions in examples.txt")
+
+
+class ExperimentConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    data: ComponentConfig
+    model: ComponentConfig
+    train: TrainConfig = TrainConfig()
+    output: OutputConfig = OutputConfig()
+
+    @field_validator("data", "model", mode="before")
+    @classmethod
+    def _needs_name(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "name" not in value:
+            raise ValueError("needs a name")
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading.
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read an experiment file, apply `key.sub=value` overrides and validate everything.
+
+    Raises ConfigError with one line naming the file and the key path.
+    """
+    path = Path(path)
+    try:
+        raw = parse_yaml(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys (name, data, model, train)")
+    raw.setdefault("name", path.stem)
+    overridden = apply_overrides(raw, overrides, source=str(path))
+    return validate_config(raw, source=str(path), overridden=overridden)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, str]:
+    """Set each `a.b.c=value` (value parsed as YAML) in `raw`; return key path -> override text."""
+    applied = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+            raise ConfigError(f"{source}: override {item!r}: expected key.sub=value, e.g. train.epochs=5")
+        try:
+            value = parse_yaml(text) if text else None
+        except yaml.YAMLError:
+            raise ConfigError(f"{source}: override {item!r}: the value is not valid YAML") from None
+        node = raw
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if isinstance(child, str) and part == "optimizer":  # `optimizer: adam` then optimizer.x=...
+                child = node[part] = {"name": child}
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: override {item!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+        applied[key] = item
+    return applied
+
+
+def validate_config(raw: dict[str, Any], source: str, overridden: dict[str, str] | None = None) -> ExperimentConfig:
+    """Validate a config dict, including the parameters of the named dataset and model."""
+    from nnlab.datasets import DATASETS
+    from nnlab.models import MODELS
+
+    overridden = overridden or {}
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _config_error(exc, source, (), ExperimentConfig, overridden) from None
+    for section, registry in (("data", DATASETS), ("model", MODELS)):
+        component: ComponentConfig = getattr(config, section)
+        entry = _get_entry(registry, component.name, source, section, overridden)
+        try:
+            params = entry.params.model_validate(component.params)
+        except ValidationError as exc:
+            raise _config_error(exc, source, (section,), entry.params, overridden) from None
+        setattr(config, section, ComponentConfig(name=component.name, **params.model_dump(mode="json")))
+    return config
+
+
+def _get_entry(registry: Registry, name: str, source: str, section: str, overridden: dict[str, str]):
+    try:
+        return registry.get(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {section}.name: {exc}{_via(f'{section}.name', overridden)}") from None
+
+
+def _via(key: str, overridden: dict[str, str]) -> str:
+    hits = [text for path, text in overridden.items() if key == path or key.startswith(path + ".")]
+    return f" (from override {hits[-1]!r})" if hits else ""
+
+
+def _config_error(
+    exc: ValidationError, source: str, prefix: tuple, model: type[BaseModel], overridden: dict[str, str]
+) -> ConfigError:
+    error = exc.errors()[0]
+    loc = prefix + tuple(error["loc"])
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
+    msg = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, tuple(error["loc"])[:-1])
+        msg = "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    elif error["type"] == "missing":
+        msg = "missing (required)"
+    elif "input" in error and error["type"] not in ("value_error", "assertion_error"):
+        msg += f" (got {error['input']!r})"
+    more = len(exc.errors()) - 1
+    tail = f" [and {more} more problem{'s' * (more > 1)}]" if more else ""
+    return ConfigError(f"{source}: {key}: {msg}{_via(key, overridden)}{tail}")
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names of the (nested) model at `loc`, for 'unknown key' messages."""
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+__all__ = [
+    "ComponentConfig",
+    "EarlyStoppingConfig",
+    "ExperimentConfig",
+    "OptimizerConfig",
+    "OutputConfig",
+    "Params",
+    "ScheduleConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "dump_yaml",
+    "load_config",
+    "parse_yaml",
+    "validate_config",
+]

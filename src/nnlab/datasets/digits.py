@@ -1,0 +1,31 @@
+"""digits: scikit-learn's bundled 8x8 handwritten digits (1,797 images), always available offline."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from nnlab.datasets.base import DATASETS, DataParams, Dataset, DatasetSpec, split_off, take_first
+
+
+class DigitsParams(DataParams):
+    val_split: float = Field(0.2, gt=0, lt=1, description="fraction held out for validation (stratified)")
+    flatten: bool = Field(False, description="64 features instead of 8x8x1 images")
+
+
+@DATASETS.register(DigitsParams)
+def load_digits(n_train=None, n_val=None, val_split=0.2, seed=0, flatten=False) -> Dataset:
+    """scikit-learn's 8x8 digits, 10 classes, pixels scaled to [0, 1]; the offline demo set."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    x = (bunch.images / 16.0).astype("float32")[..., None]
+    y = bunch.target.astype("int32")
+    if flatten:
+        x = x.reshape(len(x), -1)
+    x_train, x_val, y_train, y_val = split_off(x, y, val_split, seed, stratify=True)
+    x_train, y_train = take_first(n_train, x_train, y_train)
+    x_val, y_val = take_first(n_val, x_val, y_val)
+    spec = DatasetSpec("multiclass", x.shape[1:], 10, class_names=tuple(str(d) for d in range(10)))
+    meta = {"source": "real", "origin": "sklearn.datasets.load_digits"}
+    return Dataset(x_train, y_train, x_val, y_val, spec, meta=meta)

@@ -1,0 +1,141 @@
+"""mnist and mnist56: the real MNIST digits (mnist.npz or the four IDX files) and its 5-vs-6 subset."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from nnlab.datasets.base import (
+    DATASETS,
+    DataParams,
+    Dataset,
+    DatasetSpec,
+    check_path,
+    data_places,
+    not_found,
+    split_off,
+    take_first,
+)
+from nnlab.errors import ConfigError
+
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+class MnistParams(DataParams):
+    path: str | None = Field(None, description="mnist.npz or a folder with the IDX files")
+    normalize: bool = Field(True, description="scale pixels to [0, 1]")
+    flatten: bool = Field(False, description="784 features instead of 28x28x1 images")
+    download: bool = Field(True, description="try Keras's download when no local file is found")
+
+
+class Mnist56Params(DataParams):
+    n_train: int | None = Field(2000, ge=1, description="training 5s and 6s (the lab used 2,000)")
+    path: str | None = Field(None, description="the course's mnist56.npy, mnist.npz or an IDX folder")
+    normalize: bool = True
+    download: bool = True
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally .gz): big-endian magic, dimension sizes, then uint8 data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise ConfigError(f"{path}: not an IDX file of unsigned bytes")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def read_mnist(path: str | None = None, download: bool = True) -> tuple[dict[str, np.ndarray], str]:
+    """The four MNIST arrays (uint8 images, labels) and where they came from."""
+    check_path(path)
+    places = data_places("mnist", path)
+    for folder in places:
+        npz = folder if folder.is_file() else folder / "mnist.npz"
+        if npz.is_file():
+            with np.load(npz) as data:
+                return {k: data[k] for k in IDX_FILES}, str(npz)
+        files = {k: _idx_file(folder, stem) for k, stem in IDX_FILES.items()}
+        if folder.is_dir() and all(files.values()):
+            return {k: read_idx(f) for k, f in files.items()}, str(folder)
+    hint = ""
+    if download:
+        try:
+            import keras
+
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras download"
+        except Exception as exc:  # offline machines: say so in the message below
+            hint = f"; download failed: {type(exc).__name__}"
+    wanted = "mnist.npz or " + ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
+    raise not_found("mnist", wanted, places, hint)
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _images(x: np.ndarray, normalize: bool, flatten: bool) -> np.ndarray:
+    x = x.astype("float32")[..., None]
+    if normalize:
+        x /= 255.0
+    return x.reshape(len(x), -1) if flatten else x
+
+
+@DATASETS.register(MnistParams)
+def load_mnist(n_train=None, n_val=None, val_split=None, seed=0, path=None, normalize=True, flatten=False, download=True) -> Dataset:
+    """Real MNIST, 28x28 digits, 10 classes; validation is the 10,000 test images unless val_split is set."""
+    arrays, source = read_mnist(path, download)
+    x_train = _images(arrays["x_train"], normalize, flatten)
+    x_test = _images(arrays["x_test"], normalize, flatten)
+    y_train, y_test = arrays["y_train"].astype("int32"), arrays["y_test"].astype("int32")
+    if val_split is None:
+        x_val, y_val, x_test, y_test = x_test, y_test, None, None
+    else:
+        x_train, x_val, y_train, y_val = split_off(x_train, y_train, val_split, seed, stratify=True)
+    x_train, y_train = take_first(n_train, x_train, y_train)
+    x_val, y_val = take_first(n_val, x_val, y_val)
+    spec = DatasetSpec("multiclass", x_train.shape[1:], 10, class_names=tuple(str(d) for d in range(10)))
+    return Dataset(x_train, y_train, x_val, y_val, spec, x_test, y_test, meta={"source": "real", "path": source})
+
+
+@DATASETS.register(Mnist56Params)
+def load_mnist56(n_train=2000, n_val=None, val_split=None, seed=0, path=None, normalize=True, download=True) -> Dataset:
+    """MNIST 5s vs 6s, binary (5 -> 0, 6 -> 1); validation is every 5 and 6 of the test set (1,850)."""
+    if path and Path(path).suffix == ".npy":
+        check_path(path)
+        x_train, y_train, x_val, y_val = np.load(path, allow_pickle=True)
+        x_train, x_val = (np.asarray(x, dtype="float32") for x in (x_train, x_val))
+        if x_train.ndim == 3:
+            x_train, x_val = x_train[..., None], x_val[..., None]
+        y_train, y_val = (np.asarray(y, dtype="float32").reshape(-1) for y in (y_train, y_val))
+        source = path
+    else:
+        arrays, source = read_mnist(path, download)
+        x_train, y_train = _five_six(arrays["x_train"], arrays["y_train"], normalize)
+        x_val, y_val = _five_six(arrays["x_test"], arrays["y_test"], normalize)
+        order = np.random.default_rng(seed).permutation(len(x_train))  # a random 2,000, not the first
+        x_train, y_train = x_train[order], y_train[order]
+    if val_split is not None:
+        x_train, x_val, y_train, y_val = split_off(x_train, y_train, val_split, seed, stratify=True)
+    x_train, y_train = take_first(n_train, x_train, y_train)
+    x_val, y_val = take_first(n_val, x_val, y_val)
+    spec = DatasetSpec("binary", x_train.shape[1:], 1, class_names=("5", "6"))
+    return Dataset(x_train, y_train, x_val, y_val, spec, meta={"source": "real", "path": source})
+
+
+def _five_six(x: np.ndarray, y: np.ndarray, normalize: bool) -> tuple[np.ndarray, np.ndarray]:
+    keep = (y == 5) | (y == 6)
+    return _images(x[keep], normalize, flatten=False), (y[keep] == 6).astype("float32")

@@ -1,0 +1,176 @@
+"""One training run, from a config file (or a stopped run) to a finished run folder."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from nnlab import __version__, runs
+from nnlab.config import ExperimentConfig, dump_yaml, load_config
+from nnlab.errors import ConfigError
+from nnlab.metrics import MAIN_METRIC
+
+
+@contextlib.contextmanager
+def _about(source: str):
+    """Prefix bad-input errors raised while loading data or building the model with the file name."""
+    try:
+        yield
+    except ConfigError as exc:
+        if str(exc).startswith(source):
+            raise
+        raise type(exc)(f"{source}: {exc}") from None
+
+
+def _prepare(config: ExperimentConfig, source: str, device: str):
+    """Device, data, and the compiled model; every bad-input error surfaces here, before a run folder exists."""
+    from nnlab import datasets, models
+    from nnlab.training import backend
+
+    device_info = backend.configure(device, seed=config.seed, deterministic=config.train.deterministic)
+    from nnlab.training.fit import compile_model
+
+    with _about(source):
+        dataset = datasets.load(config.data)
+        model = models.build(config.model, dataset.spec)
+        compile_model(model, config, dataset)
+    return device_info, dataset, model
+
+
+def model_summary(model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=90)
+    return "\n".join(lines) + "\n"
+
+
+def parameter_counts(model) -> dict[str, int]:
+    trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
+    total = sum(int(math.prod(w.shape)) for w in model.weights)
+    return {"total": total, "trainable": trainable, "non_trainable": total - trainable}
+
+
+def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path | None = None,
+          device: str = "auto", dry_run: bool = False, command: list[str] | None = None,
+          stream: TextIO = sys.stdout) -> Path | None:
+    """Train the experiment a YAML file describes; return its run folder (None for a dry run)."""
+    source = str(config_path)
+    config = load_config(config_path, overrides)
+    device_info, dataset, model = _prepare(config, source, device)
+    counts = parameter_counts(model)
+    if dry_run:
+        print(dump_yaml(config.to_dict()), file=stream)
+        print(model_summary(model), file=stream)
+        print(f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)", file=stream)
+        return None
+    runs_dir = Path(runs_dir or config.output.runs_dir or runs.default_runs_dir())
+    run_dir = runs.create_run_dir(runs_dir, config.name)
+    runs.write_text(run_dir / runs.CONFIG, dump_yaml(config.to_dict()))
+    runs.write_text(run_dir / runs.OVERRIDES, dump_yaml({"config_file": source, "overrides": list(overrides)}))
+    runs.write_text(run_dir / runs.SUMMARY, model_summary(model) + _counts_text(counts))
+    meta = runs.new_meta(config.name, config.seed, command or sys.argv, {
+        "config_file": source,
+        "task": dataset.task,
+        "data": dataset.meta,
+        "parameters": counts,
+        "device": device_info,
+        "versions": _versions(device_info),
+        "epochs_planned": config.train.epochs,
+    })
+    runs.write_json(run_dir / runs.META, meta)
+    print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {dataset.sizes()}, "
+          f"{counts['total']:,} parameters, {device_info['used']})", file=stream, flush=True)
+    _run(model, config, dataset, run_dir, None, stream)
+    return run_dir
+
+
+def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "auto",
+           command: list[str] | None = None, stream: TextIO = sys.stdout) -> Path:
+    """Continue a stopped run from its last finished epoch."""
+    run_dir = runs.find_run(run_ref, runs_dir or runs.default_runs_dir())
+    meta = runs.read_json(run_dir / runs.META)
+    status = runs.effective_status(meta)
+    if status == "completed":
+        raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed")
+    if status == "running":
+        raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is still running (pid {meta.get('pid')})")
+    config = load_config(run_dir / runs.CONFIG)
+    device_info, dataset, model = _prepare(config, str(run_dir / runs.CONFIG), device)
+    from nnlab.training.fit import load_checkpoint
+
+    checkpoint_model, state = load_checkpoint(run_dir)
+    model = checkpoint_model or model
+    runs.update_meta(run_dir, status="running", pid=os.getpid(), resumed_at=time.time(), finished_at=None, reason=None,
+                     resumes=meta.get("resumes", 0) + 1, device=device_info, resume_command=command or sys.argv)
+    done = state["epoch"] if state else 0
+    print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream, flush=True)
+    _run(model, config, dataset, run_dir, state, stream)
+    return run_dir
+
+
+def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[str, Any] | None, stream: TextIO) -> None:
+    """Fit, evaluate, save and plot; the run's status says how it ended, whatever happens."""
+    from nnlab.training.evaluate import evaluate
+    from nnlab.training.fit import fit
+
+    try:
+        history = fit(model, config, dataset, run_dir, state, stream)
+        scores = evaluate(model, config, dataset, run_dir)
+        if config.output.save_model:
+            with runs.atomic_path(run_dir / runs.MODEL) as tmp:
+                model.save(tmp)
+        if config.output.plots:
+            from nnlab.reports.plots import write_run_plots
+
+            write_run_plots(run_dir, title=config.name)
+        main = MAIN_METRIC[dataset.task]
+        main_metric = {"name": f"val_{main}", "value": scores["val"].get(main)}
+        runs.finish_meta(run_dir, "completed", epochs_done=len(history), best_epoch=_best_epoch(config, history),
+                         main_metric=main_metric)
+    except KeyboardInterrupt:
+        runs.finish_meta(run_dir, "interrupted", reason="interrupted (resume with nnlab train --resume)")
+        raise
+    except BaseException as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        runs.finish_meta(run_dir, "failed", reason=reason, error=type(exc).__name__)
+        raise
+    value = main_metric["value"]
+    shown = f"{value:.4f}" if isinstance(value, float) else value
+    print(f"run id: {run_dir.name}", file=stream)
+    print(f"run folder: {run_dir}", file=stream)
+    print(f"{main_metric['name']}: {shown}", file=stream, flush=True)
+
+
+def _best_epoch(config: ExperimentConfig, history: list[dict[str, Any]]) -> int | None:
+    stop = config.train.early_stopping
+    monitor = stop.monitor if stop else "val_loss"
+    values = [(row.get(monitor), row["epoch"]) for row in history if row.get(monitor) is not None]
+    if not values:
+        return None
+    maximize = (stop is not None and stop.mode == "max") or ("acc" in monitor or "auc" in monitor)
+    return (max if maximize else min)(values)[1]
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return (f"Total params: {counts['total']:,}\nTrainable params: {counts['trainable']:,}\n"
+            f"Non-trainable params: {counts['non_trainable']:,}\n")
+
+
+def _versions(device_info: dict[str, Any]) -> dict[str, str]:
+    import numpy
+
+    return {
+        "nnlab": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "keras": device_info.get("keras", ""),
+        "tensorflow": device_info.get("tensorflow", ""),
+    }
+
+
+__all__ = ["model_summary", "parameter_counts", "resume", "train"]

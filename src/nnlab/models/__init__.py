@@ -1,0 +1,12 @@
+"""Models: registered builders `build_<name>(spec, **params) -> keras.Model` (importing this loads no Keras)."""
+
+from nnlab.models import mlp, seq2seq, sequential  # noqa: F401  (registers the builders)
+from nnlab.models.base import MODELS
+
+
+def build(config, spec):
+    """Build the uncompiled keras.Model a `model:` section names, for data described by `spec`."""
+    return MODELS.get(config.name).fn(spec, **config.params)
+
+
+__all__ = ["MODELS", "build"]

@@ -1,0 +1,44 @@
+"""The model registry, shared parameter checks, and task-appropriate output layers."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from nnlab.errors import ConfigError
+from nnlab.registry import Registry
+
+MODELS: Registry[Callable[..., Any]] = Registry("model", verb="build_")
+
+_DEFAULT_OUTPUT_ACTIVATION = {
+    "multiclass": "softmax",
+    "binary": "sigmoid",
+    "regression": "linear",
+    "sequence_regression": "linear",
+    "seq2seq": "softmax",
+}
+
+
+def per_layer(value: Any, count: int, key: str) -> list:
+    """One value for all `count` layers, or a list with one value per layer."""
+    if isinstance(value, list):
+        if len(value) != count:
+            raise ConfigError(f"model.{key}: has {len(value)} values for {count} layers")
+        return value
+    return [value] * count
+
+
+def one_or_list(value: Any, kind: type) -> Any:
+    """Pydantic helper: accept a single `kind` or a list of them, with a clear message otherwise."""
+    kinds = (int, float) if kind is float else (kind,)
+    ok = lambda v: isinstance(v, kinds) and not (kind is not bool and isinstance(v, bool))  # noqa: E731
+    if ok(value) or (isinstance(value, list) and value and all(ok(v) for v in value)):
+        return [float(v) for v in value] if kind is float and isinstance(value, list) else value
+    raise ValueError(f"expected a {kind.__name__} or a list of them (got {value!r})")
+
+
+def output_layer(spec, activation: str | None = None):
+    """The Dense layer that gives the task's outputs: units and activation follow `spec.task`."""
+    import keras
+
+    units = 1 if spec.task == "binary" else spec.output_dim
+    return keras.layers.Dense(units, activation=activation or _DEFAULT_OUTPUT_ACTIVATION[spec.task], name="output")

@@ -1,0 +1,1 @@
+"""Reports: pure readers of run files (summary), figures drawn from them (plots)."""

@@ -1,0 +1,227 @@
+"""Run folders: ids, file names, atomic writes, status in meta.json, lookup by id or prefix."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import secrets
+import socket
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from nnlab.errors import RunNotFoundError
+
+CONFIG = "config.yaml"
+OVERRIDES = "overrides.yaml"
+META = "meta.json"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+SUMMARY = "summary.txt"
+MODEL = "model.keras"
+CHECKPOINT = "checkpoint"
+PREDICTIONS = "predictions.npz"
+CONFUSION = "confusion_matrix.csv"
+CLASS_REPORT = "classification_report.json"
+EXAMPLES = "examples.txt"
+PLOTS = "plots"
+
+STATUSES = ("running", "completed", "failed", "interrupted")
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("NNLAB_RUNS_DIR") or "runs")
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes: every file in a run folder is written to a temporary name, then renamed.
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` (same suffix); rename it onto `path` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix="".join(path.suffixes) or ".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
+    """history.csv as a list of rows (numbers as floats, epoch as int)."""
+    path = Path(run_dir) / HISTORY
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_history(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(Path(run_dir) / HISTORY, text.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+# Creating and updating runs.
+def create_run_dir(runs_dir: str | Path, name: str) -> Path:
+    """Make `runs_dir/<YYYYMMDD-HHMMSS>-<name>-<4 hex>/` with an exclusive mkdir (never collides)."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    while True:
+        run_dir = runs_dir / f"{stamp}-{name}-{secrets.token_hex(2)}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+
+
+def new_meta(config_name: str, seed: int, command: list[str], extra: dict[str, Any]) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "status": "running",
+        "name": config_name,
+        "seed": seed,
+        "created": _iso(now),
+        "started_at": now,
+        "finished_at": None,
+        "duration_s": None,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": command,
+        "git_commit": _git_commit(),
+        **extra,
+    }
+
+
+def update_meta(run_dir: str | Path, **changes: Any) -> dict[str, Any]:
+    path = Path(run_dir) / META
+    meta = read_json(path)
+    meta.update(changes)
+    write_json(path, meta)
+    return meta
+
+
+def finish_meta(run_dir: str | Path, status: str, **changes: Any) -> dict[str, Any]:
+    """Set the final status (completed, failed or interrupted) and the duration."""
+    assert status in STATUSES
+    meta = read_json(Path(run_dir) / META)
+    now = time.time()
+    active = meta.get("active_s", 0.0) + now - meta.get("resumed_at", meta["started_at"])
+    return update_meta(run_dir, status=status, finished_at=now, duration_s=round(active, 3), active_s=active, **changes)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+def _git_commit() -> str | None:
+    head = _find_up(Path.cwd(), ".git")
+    if head is None:
+        return None
+    with contextlib.suppress(OSError):
+        ref = (head / "HEAD").read_text().strip()
+        if ref.startswith("ref: "):
+            ref_path = head / ref[5:]
+            if ref_path.exists():
+                return ref_path.read_text().strip()
+            for line in (head / "packed-refs").read_text().splitlines():
+                if line.endswith(" " + ref[5:]):
+                    return line.split()[0]
+            return None
+        return ref
+    return None
+
+
+def _find_up(start: Path, name: str) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / name).is_dir():
+            return folder / name
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding runs.
+def list_runs(runs_dir: str | Path) -> list[Path]:
+    """Run folders (those holding meta.json), newest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found = [p for p in runs_dir.iterdir() if (p / META).is_file()]
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def find_run(ref: str, runs_dir: str | Path) -> Path:
+    """A run by folder path, full id, unique id prefix, or `latest`."""
+    as_path = Path(ref)
+    if (as_path / META).is_file():
+        return as_path
+    runs = list_runs(runs_dir)
+    if ref == "latest":
+        if not runs:
+            raise RunNotFoundError(f"no runs in {runs_dir}")
+        return runs[0]
+    exact = [p for p in runs if p.name == ref]
+    if exact:
+        return exact[0]
+    matches = [p for p in runs if p.name.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFoundError(f"no run {ref!r} in {runs_dir}")
+    names = ", ".join(p.name for p in matches[:10])
+    raise RunNotFoundError(f"run prefix {ref!r} is ambiguous in {runs_dir}: {names}")
+
+
+def effective_status(meta: dict[str, Any]) -> str:
+    """The recorded status, except a `running` run whose process is gone reads `interrupted`."""
+    status = meta.get("status", "unknown")
+    if status == "running" and meta.get("host") == socket.gethostname() and not _alive(meta.get("pid")):
+        return "interrupted"
+    return status
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

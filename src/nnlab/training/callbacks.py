@@ -1,0 +1,135 @@
+"""Callbacks Keras lacks: a per-epoch progress line, and a checkpoint that makes runs resumable."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from nnlab import runs
+from nnlab.runs import write_history
+
+# Attributes of stateful Keras callbacks that BackupAndRestore does not keep.
+_STATE_ATTRS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
+
+
+def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / runs.CHECKPOINT / "state.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """At every epoch end: history.csv, then the model with its optimizer, then the state of the
+    other stateful callbacks (early stopping patience and best value, plateau counters).
+
+    `state.json` is written last and names the files of its epoch, so a kill at any moment leaves
+    the previous epoch's checkpoint intact.
+    """
+
+    def __init__(self, run_dir: Path, stateful: list[keras.callbacks.Callback], history: list[dict], resume_state=None):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.folder = self.run_dir / runs.CHECKPOINT
+        self.stateful = stateful
+        self.history = history
+        self.resume_state = resume_state
+        self.last_end = None
+
+    def on_train_begin(self, logs=None):
+        # Runs after the stateful callbacks' own on_train_begin, which resets them.
+        if self.resume_state:
+            for callback, state in zip(self.stateful, self.resume_state["callbacks"]):
+                for name, value in state.items():
+                    setattr(callback, name, value)
+            weights_file = self.resume_state.get("best_weights")
+            if weights_file:
+                with np.load(self.folder / weights_file) as data:
+                    weights = [data[f"arr_{i}"] for i in range(len(data.files))]
+                for callback in self.stateful:
+                    if hasattr(callback, "best_weights"):
+                        callback.best_weights = weights
+        self.last_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in sorted((logs or {}).items(), key=_log_order)}}
+        row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["time_s"] = round(now - self.last_end, 4)  # since the previous epoch's checkpoint was written
+        self.history.append(row)
+        write_history(self.run_dir, self.history)  # before the checkpoint: resume cuts extra rows back
+        self.save(epoch + 1)
+        self.last_end = time.perf_counter()
+
+    def save(self, epochs_done: int) -> None:
+        self.folder.mkdir(exist_ok=True)
+        model_file = f"epoch-{epochs_done:04d}.keras"
+        with runs.atomic_path(self.folder / model_file) as tmp:
+            self.model.save(tmp)
+        states, best_file = [], None
+        for callback in self.stateful:
+            states.append({k: _plain(getattr(callback, k)) for k in _STATE_ATTRS if hasattr(callback, k)})
+            if getattr(callback, "best_weights", None) is not None:
+                best_file = f"best-{epochs_done:04d}.npz"
+                with runs.atomic_path(self.folder / best_file) as tmp:
+                    np.savez(tmp, *callback.best_weights)
+        state = {"epoch": epochs_done, "model": model_file, "best_weights": best_file, "callbacks": states}
+        runs.write_json(self.folder / "state.json", state)
+        for old in self.folder.iterdir():
+            if old.name not in (model_file, best_file, "state.json") and not old.name.startswith("."):
+                old.unlink()
+
+
+def _log_order(item: tuple[str, Any]) -> tuple[bool, bool]:
+    """loss, metrics, val_loss, val_metrics (Keras sorts them alphabetically)."""
+    name = item[0]
+    return name.startswith("val_"), name.removeprefix("val_") != "loss"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if hasattr(value, "numpy"):
+        return float(value.numpy())
+    return value
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One line per epoch: epoch, loss, metrics, time and ETA; reads well in a terminal and a log file."""
+
+    def __init__(self, history: list[dict], stream=None):
+        super().__init__()
+        self.history = history
+        self.stream = stream or sys.stdout
+
+    def on_epoch_end(self, epoch, logs=None):
+        total = self.params.get("epochs") or epoch + 1
+        row = self.history[-1] if self.history else {}
+        width = len(str(total))
+        parts = [f"epoch {epoch + 1:>{width}}/{total}"]
+        parts += [f"{k} {_fmt(v)}" for k, v in row.items() if k not in ("epoch", "learning_rate", "time_s")]
+        seconds = row.get("time_s", 0.0)
+        recent = [r.get("time_s", 0.0) for r in self.history[-5:]]
+        eta = (sum(recent) / max(len(recent), 1)) * (total - epoch - 1)
+        parts += [f"{seconds:.1f}s", f"eta {_duration(eta)}"]
+        print(" - ".join(parts), file=self.stream, flush=True)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) and abs(value) < 1e4 else f"{value:.4g}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -1,0 +1,164 @@
+"""Compile with task defaults, fit with resumable callbacks, and continue a stopped run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from nnlab import runs
+from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
+from nnlab.datasets.base import Dataset, one_hot
+from nnlab.errors import ConfigError, RunFailedError
+from nnlab.runs import read_history
+from nnlab.training.callbacks import EpochLogger, RunCheckpoint, read_checkpoint
+
+DEFAULT_LOSS = {
+    "multiclass": "sparse_categorical_crossentropy",
+    "binary": "binary_crossentropy",
+    "regression": "mse",
+    "sequence_regression": "mse",
+    "seq2seq": "sparse_categorical_crossentropy",
+}
+DEFAULT_METRICS = {
+    "multiclass": ["accuracy"],
+    "binary": ["accuracy"],
+    "regression": ["mae"],
+    "sequence_regression": ["mae"],
+    "seq2seq": ["accuracy"],
+}
+OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "nadam": "Nadam",
+    "rmsprop": "RMSprop",
+    "adadelta": "Adadelta",
+    "adagrad": "Adagrad",
+}
+
+
+def loss_name(config: TrainConfig, task: str) -> str:
+    return config.loss or DEFAULT_LOSS[task]
+
+
+def targets(y: np.ndarray, dataset: Dataset, loss: str) -> np.ndarray:
+    """Labels in the form the loss expects: one-hot for non-sparse losses on class labels."""
+    if dataset.task in ("multiclass", "seq2seq") and not loss.startswith("sparse_"):
+        return one_hot(y, dataset.spec.output_dim)
+    if dataset.task == "binary":
+        return y.reshape(-1, 1).astype("float32")
+    return y
+
+
+def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
+    return math.ceil(len(dataset.x_train) / batch_size)
+
+
+def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
+    cls = getattr(keras.optimizers, OPTIMIZERS[config.optimizer.name])
+    kwargs = config.optimizer.kwargs()
+    schedule = config.lr_schedule
+    if schedule is not None and schedule.name != "reduce_on_plateau":
+        initial = kwargs.get("learning_rate") or float(keras.ops.convert_to_numpy(cls().learning_rate))
+        kwargs["learning_rate"] = _schedule(schedule, initial, steps, config.epochs)
+    return cls(**kwargs)
+
+
+def _schedule(schedule: ScheduleConfig, initial: float, steps: int, epochs: int):
+    s = keras.optimizers.schedules
+    if schedule.name == "exponential_decay":
+        return s.ExponentialDecay(initial, decay_steps=max(1, round((schedule.decay_epochs or 1) * steps)),
+                                  decay_rate=schedule.decay_rate, staircase=bool(schedule.staircase))
+    if schedule.name == "cosine_decay":
+        warmup = (schedule.warmup_epochs or 0) * steps
+        return s.CosineDecay(0.0 if warmup else initial, decay_steps=max(1, epochs * steps - warmup),
+                             alpha=schedule.alpha or 0.0, warmup_target=initial if warmup else None,
+                             warmup_steps=warmup)
+    if schedule.name == "piecewise_constant":
+        return s.PiecewiseConstantDecay([b * steps for b in schedule.boundaries], schedule.values)
+    raise AssertionError(schedule.name)
+
+
+def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset) -> None:
+    """Compile with the configured (or the task's default) optimizer, loss and metrics."""
+    train = config.train
+    try:
+        optimizer = make_optimizer(train, steps_per_epoch(dataset, train.batch_size))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"train.optimizer: {_first_line(exc)}") from None
+    loss = loss_name(train, dataset.task)
+    for key, kind, lookup, names in (
+        ("train.loss", "loss", keras.losses.get, [loss]),
+        ("train.metrics", "metric", keras.metrics.get, train.metrics or []),
+    ):
+        for name in names:
+            try:
+                lookup(name)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key}: unknown Keras {kind} {name!r}") from None
+    model.compile(optimizer=optimizer, loss=loss, metrics=train.metrics or DEFAULT_METRICS[dataset.task])
+
+
+def _callbacks(config: ExperimentConfig) -> list[keras.callbacks.Callback]:
+    """The stock Keras callbacks whose state must survive a resume."""
+    out = []
+    stop = config.train.early_stopping
+    if stop is not None:
+        out.append(keras.callbacks.EarlyStopping(**stop.model_dump()))
+    schedule = config.train.lr_schedule
+    if schedule is not None and schedule.name == "reduce_on_plateau":
+        out.append(keras.callbacks.ReduceLROnPlateau(**schedule.kwargs()))
+    return out
+
+
+def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir: Path,
+        resume_state: dict[str, Any] | None = None, stream=None) -> list[dict[str, Any]]:
+    """Train, writing history.csv and a checkpoint at every epoch end; return the history rows."""
+    train = config.train
+    loss = loss_name(train, dataset.task)
+    initial_epoch = resume_state["epoch"] if resume_state else 0
+    history = [row for row in read_history(run_dir) if row["epoch"] <= initial_epoch]
+    stateful = _callbacks(config)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        *stateful,
+        RunCheckpoint(run_dir, stateful, history, resume_state),
+        EpochLogger(history, stream),
+    ]
+    if initial_epoch < train.epochs and not (resume_state and _stopped_early(resume_state)):
+        model.fit(
+            dataset.x_train,
+            targets(dataset.y_train, dataset, loss),
+            batch_size=train.batch_size,
+            epochs=train.epochs,
+            initial_epoch=initial_epoch,
+            shuffle=train.shuffle,
+            validation_data=(dataset.x_val, targets(dataset.y_val, dataset, loss)),
+            callbacks=callbacks,
+            verbose=0,
+        )
+    if history and not all(math.isfinite(v) for v in history[-1].values()):
+        raise RunFailedError(f"the loss became NaN or infinite in epoch {history[-1]['epoch']}")
+    return history
+
+
+def _stopped_early(state: dict[str, Any]) -> bool:
+    return any(cb.get("stopped_epoch", 0) > 0 for cb in state.get("callbacks", []))
+
+
+def load_checkpoint(run_dir: Path) -> tuple[keras.Model | None, dict[str, Any] | None]:
+    """The model (with optimizer state) and callback state of the last finished epoch, if any."""
+    state = read_checkpoint(run_dir)
+    if state is None:
+        return None, None
+    model = keras.models.load_model(Path(run_dir) / runs.CHECKPOINT / state["model"])
+    return model, state
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
