@@ -1,0 +1,91 @@
+"""Shared fixtures: every test gets its own runs, cache, data and Keras folders, and tiny data files."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+NNLAB = [sys.executable, "-m", "nnlab.cli.main"]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Point every nnlab folder into tmp_path, so tests never see the user's runs, caches or data."""
+    for var, sub in (("NNLAB_RUNS_DIR", "runs"), ("NNLAB_CACHE_DIR", "cache"), ("NNLAB_DATA_DIR", "data"),
+                     ("KERAS_HOME", "keras")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.delenv("NNLAB_DEBUG", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> Path:
+    return tmp_path / "runs"
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def tiny_digits_config(**train) -> dict:
+    """A config that trains in about a second: a 16-unit MLP on 200 sklearn digits."""
+    return {
+        "name": "tiny",
+        "seed": 0,
+        "data": {"name": "digits", "n_train": 200, "n_val": 100},
+        "model": {"name": "mlp", "hidden": [16]},
+        "train": {"epochs": 2, "batch_size": 32, **train},
+    }
+
+
+def nnlab(*args: str, env: dict | None = None, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI the way a user types it, in a fresh process; returns code, stdout and stderr."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*NNLAB, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+                          cwd=cwd or REPO)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small files in the real formats.
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """An IDX file of unsigned bytes, gzip-compressed when the name ends in .gz."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", n) for n in array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+    return path
+
+
+def make_digit_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """28x28 uint8 images whose bright bar position encodes the label, so a tiny model can learn it."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 40, size=(len(labels), 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 2 + 2 * int(label) : 4 + 2 * int(label), 4:24] = 255
+    return images
+
+
+@pytest.fixture
+def mnist_idx(tmp_path) -> Path:
+    """$NNLAB_DATA_DIR/mnist/ with the four gzipped IDX files: 300 train and 100 test images."""
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 300), ("t10k", 100)):
+        labels = rng.integers(0, 10, size=n).astype(np.uint8)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", make_digit_images(labels))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
