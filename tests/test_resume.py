@@ -1,0 +1,86 @@
+"""Resume: a run killed with SIGKILL continues from its last finished epoch, each epoch exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import yaml
+
+from conftest import NNLAB, nnlab, tiny_digits_config, write_config
+from test_train import history, only_run
+
+
+def _wait_for_epochs(run_dir_parent, n, process, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, "training ended before it could be killed"
+        for csv_file in run_dir_parent.glob("*/history.csv"):
+            if len(csv_file.read_text().splitlines()) - 1 >= n:
+                return csv_file.parent
+        time.sleep(0.02)
+    raise AssertionError("no epochs finished in time")
+
+
+def test_sigkill_then_resume_has_every_epoch_once(tmp_path, runs_dir):
+    epochs = 40
+    config = write_config(tmp_path / "long.yaml", tiny_digits_config(
+        epochs=epochs, early_stopping={"monitor": "val_loss", "patience": 100, "restore_best_weights": True}))
+    process = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=os.environ.copy())
+    run_dir = _wait_for_epochs(runs_dir, 3, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "running"  # nobody could write anything more ...
+    listed = nnlab("runs").stdout
+    assert f"{run_dir.name}  tiny  interrupted" in listed  # ... but the dead process is noticed
+    state = json.loads((run_dir / "checkpoint" / "state.json").read_text())
+    done = state["epoch"]
+    assert 3 <= done < epochs
+    assert {"wait", "best", "best_epoch"} <= set(state["callbacks"][0])
+    assert state["best_weights"] is not None  # restore_best_weights survives a resume too
+    # A kill between writing history.csv and the checkpoint leaves one row too many: resume cuts it.
+    rows = (run_dir / "history.csv").read_text().splitlines()
+    (run_dir / "history.csv").write_text("\n".join(rows[: done + 1] + [f"{done + 1}" + rows[-1][rows[-1].index(","):]]) + "\n")
+
+    result = nnlab("train", "--resume", run_dir.name[:17])  # an unambiguous prefix
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"run {run_dir.name}: resuming tiny after epoch {done}/{epochs}")
+    assert [int(r["epoch"]) for r in history(run_dir)] == list(range(1, epochs + 1))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert (meta["status"], meta["resumes"], meta["epochs_done"]) == ("completed", 1, epochs)
+
+    again = nnlab("train", "--resume", run_dir.name)
+    assert again.returncode == 2
+    assert again.stderr == f"error: --resume {run_dir.name}: run {run_dir.name} is already completed\n"
+
+
+def test_early_stopping_patience_carries_over_a_resume(tmp_path, runs_dir):
+    """Stopped after epoch 2 of 10 with patience 3 and no improvement since epoch 1: two more epochs, not four."""
+    config = write_config(tmp_path / "es.yaml", tiny_digits_config(
+        epochs=2, optimizer={"name": "sgd", "learning_rate": 1e-9},
+        early_stopping={"monitor": "val_loss", "patience": 3, "min_delta": 0.5}))
+    assert nnlab("train", str(config)).returncode == 0
+    run_dir = only_run(runs_dir)
+    # Make it look like a 10-epoch run interrupted after epoch 2.
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    resolved["train"]["epochs"] = 10
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["callbacks"][0]["wait"] == 1
+
+    result = nnlab("train", "--resume", "latest")
+    assert result.returncode == 0, result.stderr
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3, 4]
+
+
+def test_resume_unknown_run_exits_2(runs_dir):
+    result = nnlab("train", "--resume", "nope")
+    assert (result.returncode, result.stderr) == (2, f"error: no run 'nope' in {runs_dir}\n")
