@@ -127,3 +127,16 @@ def test_no_config_and_no_resume_exits_2():
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: nnlab train: give a config file")
+
+
+def test_device_choice_is_checked(tmp_path, runs_dir):
+    import tensorflow as tf
+
+    path = write_config(tmp_path / "d.yaml", tiny_digits_config(epochs=1))
+    result = CliRunner().invoke(app, ["train", str(path), "--device", "tpu"])
+    assert (result.exit_code, result.stderr) == (2, "error: --device: expected one of auto, cpu, gpu (got 'tpu')\n")
+    if not tf.config.list_physical_devices("GPU"):
+        result = CliRunner().invoke(app, ["train", str(path), "--device", "gpu"])
+        assert result.exit_code == 2
+        assert result.stderr.startswith("error: --device gpu: TensorFlow sees no GPU")
+        assert not runs_dir.exists() or not list(runs_dir.iterdir())

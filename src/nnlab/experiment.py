@@ -59,8 +59,15 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), 
           device: str = "auto", dry_run: bool = False, command: list[str] | None = None,
           stream: TextIO = sys.stdout) -> Path | None:
     """Train the experiment a YAML file describes; return its run folder (None for a dry run)."""
-    source = str(config_path)
     config = load_config(config_path, overrides)
+    return train_config(config, source=str(config_path), overrides=overrides, runs_dir=runs_dir, device=device,
+                        dry_run=dry_run, command=command, stream=stream)
+
+
+def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] | tuple[str, ...] = (),
+                 runs_dir: str | Path | None = None, device: str = "auto", dry_run: bool = False,
+                 command: list[str] | None = None, stream: TextIO = sys.stdout) -> Path | None:
+    """Train a validated config (what sweeps call per trial); `source` names where it came from."""
     device_info, dataset, model = _prepare(config, source, device)
     counts = parameter_counts(model)
     if dry_run:
@@ -173,4 +180,4 @@ def _versions(device_info: dict[str, Any]) -> dict[str, str]:
     }
 
 
-__all__ = ["model_summary", "parameter_counts", "resume", "train"]
+__all__ = ["model_summary", "parameter_counts", "resume", "train", "train_config"]
