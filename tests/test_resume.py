@@ -18,9 +18,9 @@ def _wait_for_epochs(run_dir_parent, n, process, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert process.poll() is None, "training ended before it could be killed"
-        for csv_file in run_dir_parent.glob("*/history.csv"):
-            if len(csv_file.read_text().splitlines()) - 1 >= n:
-                return csv_file.parent
+        for state in run_dir_parent.glob("*/checkpoint/state.json"):
+            if json.loads(state.read_text())["epoch"] >= n:
+                return state.parent.parent
         time.sleep(0.02)
     raise AssertionError("no epochs finished in time")
 
@@ -55,6 +55,7 @@ def test_sigkill_then_resume_has_every_epoch_once(tmp_path, runs_dir):
     assert [int(r["epoch"]) for r in history(run_dir)] == list(range(1, epochs + 1))
     meta = json.loads((run_dir / "meta.json").read_text())
     assert (meta["status"], meta["resumes"], meta["epochs_done"]) == ("completed", 1, epochs)
+    assert meta["duration_s"] >= sum(float(r["time_s"]) for r in history(run_dir))  # the killed part counts too
 
     again = nnlab("train", "--resume", run_dir.name)
     assert again.returncode == 2

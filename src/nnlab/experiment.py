@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -112,8 +110,7 @@ def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "a
 
     checkpoint_model, state = load_checkpoint(run_dir)
     model = checkpoint_model or model
-    runs.update_meta(run_dir, status="running", pid=os.getpid(), resumed_at=time.time(), finished_at=None, reason=None,
-                     resumes=meta.get("resumes", 0) + 1, device=device_info, resume_command=command or sys.argv)
+    runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv)
     done = state["epoch"] if state else 0
     print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream, flush=True)
     _run(model, config, dataset, run_dir, state, stream)
