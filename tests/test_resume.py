@@ -85,3 +85,16 @@ def test_early_stopping_patience_carries_over_a_resume(tmp_path, runs_dir):
 def test_resume_unknown_run_exits_2(runs_dir):
     result = nnlab("train", "--resume", "nope")
     assert (result.returncode, result.stderr) == (2, f"error: no run 'nope' in {runs_dir}\n")
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_exits_130(tmp_path, runs_dir):
+    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=200))
+    process = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=os.environ.copy())
+    run_dir = _wait_for_epochs(runs_dir, 1, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "interrupted"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and "resume" in meta["reason"]
