@@ -98,3 +98,19 @@ def test_ctrl_c_marks_the_run_interrupted_and_exits_130(tmp_path, runs_dir):
     assert stderr.strip().splitlines()[-1] == "interrupted"
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted" and "resume" in meta["reason"]
+
+
+def test_resume_after_early_stop_trains_no_further(tmp_path, runs_dir):
+    """Killed after early stopping fired but before evaluation: resume restores best weights and finishes."""
+    config = write_config(tmp_path / "es.yaml", tiny_digits_config(
+        epochs=30, optimizer={"name": "sgd", "learning_rate": 1e-9},
+        early_stopping={"monitor": "val_loss", "patience": 1, "min_delta": 0.5, "restore_best_weights": True}))
+    assert nnlab("train", str(config)).returncode == 0
+    run_dir = only_run(runs_dir)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    result = nnlab("train", "--resume", "latest")
+    assert result.returncode == 0, result.stderr
+    assert "epoch 3" not in result.stdout
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2]
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "completed"
