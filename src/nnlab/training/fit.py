@@ -14,7 +14,7 @@ from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
 from nnlab.datasets.base import Dataset, one_hot
 from nnlab.errors import ConfigError, RunFailedError
 from nnlab.runs import read_history
-from nnlab.training.callbacks import EpochLogger, RunCheckpoint, read_checkpoint
+from nnlab.training.callbacks import EpochLogger, NormalizedError, RunCheckpoint, read_checkpoint
 
 DEFAULT_LOSS = {
     "multiclass": "sparse_categorical_crossentropy",
@@ -125,11 +125,17 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     stateful = _callbacks(config)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
+        *_normalized_error(config, dataset, loss),
         *stateful,
         RunCheckpoint(run_dir, stateful, history, resume_state),
         EpochLogger(history, stream),
     ]
-    if initial_epoch < train.epochs and not (resume_state and _stopped_early(resume_state)):
+    go_on = initial_epoch < train.epochs and not (resume_state and _stopped_early(resume_state))
+    if go_on and train.tbptt is not None:
+        from nnlab.training.tbptt import fit_tbptt
+
+        fit_tbptt(model, config, dataset, callbacks, initial_epoch)
+    elif go_on:
         model.fit(
             dataset.x_train,
             targets(dataset.y_train, dataset, loss),
@@ -139,11 +145,32 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
             shuffle=train.shuffle,
             validation_data=(dataset.x_val, targets(dataset.y_val, dataset, loss)),
             callbacks=callbacks,
+            class_weight=class_weights(train, dataset),
             verbose=0,
         )
     if history and not all(math.isfinite(v) for v in history[-1].values()):
         raise RunFailedError(f"the loss became NaN or infinite in epoch {history[-1]['epoch']}")
     return history
+
+
+def _normalized_error(config: ExperimentConfig, dataset: Dataset, loss: str) -> list[keras.callbacks.Callback]:
+    """The lab's normalised error (MSE / target variance) per epoch for regression tasks trained on MSE."""
+    metric_names = config.train.metrics or DEFAULT_METRICS[dataset.task]
+    key = "loss" if loss in ("mse", "mean_squared_error") else "mse" if "mse" in metric_names else None
+    if dataset.task not in ("regression", "sequence_regression") or key is None:
+        return []
+    return [NormalizedError(dataset.y_train, dataset.y_val, key)]
+
+
+def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | None:
+    """`class_weight: balanced`: n / (classes * count) per class, as scikit-learn defines it."""
+    if config.class_weight is None:
+        return None
+    if dataset.task not in ("multiclass", "binary"):
+        raise ConfigError(f"train.class_weight: needs class labels; this dataset's task is {dataset.task}")
+    labels = np.asarray(dataset.y_train).ravel().astype(int)
+    counts = np.bincount(labels, minlength=max(dataset.spec.output_dim, 2))
+    return {i: float(len(labels) / (len(counts) * c)) for i, c in enumerate(counts) if c > 0}
 
 
 def _stopped_early(state: dict[str, Any]) -> bool:
