@@ -100,6 +100,10 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
                 lookup(name)
             except (TypeError, ValueError):
                 raise ConfigError(f"{key}: unknown Keras {kind} {name!r}") from None
+    if train.tbptt is not None:
+        from nnlab.training.tbptt import check_tbptt
+
+        check_tbptt(config, dataset)
     model.compile(optimizer=optimizer, loss=loss, metrics=train.metrics or DEFAULT_METRICS[dataset.task])
 
 

@@ -43,10 +43,9 @@ def reset_states(model: keras.Model) -> None:
             layer.reset_state()
 
 
-def stateful_twin(model: keras.Model, config: ExperimentConfig, dataset: Dataset) -> keras.Model:
-    """The same architecture built stateful with the training batch size, with the model's weights."""
+def check_tbptt(config: ExperimentConfig, dataset: Dataset) -> None:
+    """Raise ConfigError (before any run folder exists) when truncated BPTT cannot train this experiment."""
     from nnlab.models import MODELS
-    from nnlab.training.fit import compile_model
 
     train = config.train
     if dataset.task not in SEQUENCE_TASKS:
@@ -59,6 +58,16 @@ def stateful_twin(model: keras.Model, config: ExperimentConfig, dataset: Dataset
         raise ConfigError("train.tbptt: a bidirectional RNN cannot carry its states forward from window to window")
     if len(dataset.x_train) < train.batch_size:
         raise ConfigError(f"train.batch_size: {train.batch_size} is more than the {len(dataset.x_train)} training sequences")
+
+
+def stateful_twin(model: keras.Model, config: ExperimentConfig, dataset: Dataset) -> keras.Model:
+    """The same architecture built stateful with the training batch size, with the model's weights."""
+    from nnlab.models import MODELS
+    from nnlab.training.fit import compile_model
+
+    check_tbptt(config, dataset)
+    train = config.train
+    builder = MODELS.get(config.model.name).fn
     twin = builder(dataset.spec, **config.model.params, stateful=True, batch_size=train.batch_size)
     twin.set_weights(model.get_weights())
     compile_model(twin, config, dataset)
@@ -146,4 +155,4 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
     return twin
 
 
-__all__ = ["fit_tbptt", "predict_windows", "reset_states", "stateful_twin", "window_slices"]
+__all__ = ["check_tbptt", "fit_tbptt", "predict_windows", "reset_states", "stateful_twin", "window_slices"]
