@@ -45,10 +45,10 @@ def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropou
     import keras
     from keras import layers
 
-    if len(spec.input_shape) not in (3, 4):
-        raise ConfigError(f"model.name: cnn_rnn needs sequences of images (time, height, width[, channels]); "
+    if len(spec.input_shape) != 4:
+        raise ConfigError(f"model.name: cnn_rnn needs sequences of images (time, height, width, channels); "
                           f"this dataset's inputs are {spec.input_shape}")
-    frame_shape = tuple(spec.input_shape[1:]) + ((1,) if len(spec.input_shape) == 3 else ())
+    frame_shape = tuple(spec.input_shape[1:])
     encoder = keras.Sequential(name="frame_encoder")
     encoder.add(keras.Input(frame_shape))
     for n in filters:
@@ -66,8 +66,6 @@ def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropou
     per_step = spec.task in SEQUENCE_TASKS
     model = keras.Sequential(name=f"cnn_{cell}")
     model.add(keras.Input(spec.input_shape))
-    if len(spec.input_shape) == 3:
-        model.add(layers.Reshape((*spec.input_shape, 1)))
     model.add(layers.TimeDistributed(encoder, name="frames"))
     for layer in recurrent_stack(units if isinstance(units, int) else list(units), cell, activation, dropout,
                                  bidirectional=bidirectional, return_sequences=per_step):
