@@ -21,7 +21,7 @@ def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, afte
     backend.configure("auto", seed=config.seed)
     import keras
 
-    from nnlab import models  # noqa: F401  (registers the custom objects saved models refer to)
+    from nnlab.models import layers  # noqa: F401  (registers the custom objects saved models refer to)
     from nnlab.inspect.sequences import inspect_sequences, recurrent_layers
 
     dataset = datasets.load(config.data)
@@ -30,8 +30,12 @@ def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, afte
         if after_pool:
             raise ConfigError("--after-pool: is for convolutional runs; this run's model is recurrent")
         return inspect_sequences(run_dir, model, dataset, sample, layer)
-    raise ConfigError(f"{run_dir.name}: model {model.name!r} has no recurrent layer; "
-                      "this build of nnlab inspect plots recurrent runs only")
+    if model.name == "autoencoder":
+        from nnlab.inspect.weights import plot_hidden_weights
+
+        return plot_hidden_weights(run_dir, model, tuple(dataset.meta["patch_shape"]))
+    raise ConfigError(f"{run_dir.name}: model {model.name!r} has no recurrent layer and is no autoencoder; "
+                      "this build of nnlab inspect plots recurrent and autoencoder runs only")
 
 
 __all__ = ["inspect_run"]
