@@ -58,6 +58,14 @@ def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
     return math.ceil(len(dataset.x_train) / batch_size)
 
 
+def _steps(train: TrainConfig, dataset: Dataset) -> int:
+    """Optimizer steps per epoch, which learning-rate schedules count in (truncated BPTT: one per window)."""
+    if train.tbptt is None:
+        return steps_per_epoch(dataset, train.batch_size)
+    windows = math.ceil(dataset.x_train.shape[1] / train.tbptt.window)
+    return max(1, len(dataset.x_train) // train.batch_size) * windows
+
+
 def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     cls = getattr(keras.optimizers, OPTIMIZERS[config.optimizer.name])
     kwargs = config.optimizer.kwargs()
@@ -87,7 +95,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
     """Compile with the configured (or the task's default) optimizer, loss and metrics."""
     train = config.train
     try:
-        optimizer = make_optimizer(train, steps_per_epoch(dataset, train.batch_size))
+        optimizer = make_optimizer(train, _steps(train, dataset))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"train.optimizer: {_first_line(exc)}") from None
     loss = loss_name(train, dataset.task)
