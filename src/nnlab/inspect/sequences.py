@@ -105,8 +105,9 @@ def inspect_sequences(run_dir: str | Path, model, dataset, sample: int, layer: s
             bottom.bar(labels, y_pred.ravel())
             bottom.set_title(f"predicted probabilities (true: {labels[int(np.ravel(y_true)[0])]})")
         else:
-            bottom.bar(["target", "prediction"], [float(np.ravel(y_true)[0]), float(np.ravel(y_pred)[0])])
-            bottom.set_title("target and prediction")
+            target, guess = float(np.ravel(y_true)[0]), float(np.ravel(y_pred)[0])
+            bottom.bar(["target", "prediction"], [target, guess])
+            bottom.set_title(f"target {target:g}, prediction {guess:.2f}")
     fig.tight_layout()
     paths.append(_save(fig, folder / f"sequence_val{sample}.png"))
 
