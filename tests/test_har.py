@@ -92,3 +92,15 @@ def test_class_weight_needs_class_labels(tmp_path):
     result = nnlab("train", str(config), env={"NNLAB_RUNS_DIR": str(tmp_path / "runs")})
     assert result.returncode == 2
     assert "train.class_weight: needs class labels" in result.stderr
+
+
+def test_balanced_class_weights():
+    from nnlab.config import TrainConfig
+    from nnlab.datasets.base import Dataset, DatasetSpec
+    from nnlab.training.fit import class_weights
+
+    y = np.array([0] * 6 + [1] * 2 + [2] * 4)
+    data = Dataset(np.zeros((12, 5, 3)), y, np.zeros((2, 5, 3)), y[:2], DatasetSpec("multiclass", (5, 3), 3))
+    assert class_weights(TrainConfig(), data) is None
+    weights = class_weights(TrainConfig(class_weight="balanced"), data)
+    assert weights == pytest.approx({0: 12 / 18, 1: 12 / 6, 2: 12 / 12})

@@ -132,17 +132,19 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
         # Seeded per epoch, so a resumed run sees the same order an uninterrupted one would.
         order = np.random.default_rng([config.seed, epoch]).permutation(len(x)) if train.shuffle else np.arange(len(x))
         sums: dict[str, float] = {}
+        seen = 0  # time steps trained, so a shorter last window weighs less
         for step, (rows, start, stop) in enumerate(window_slices(order, length, batch_size, window)):
             if start == 0:
                 reset_states(twin)  # a new batch of sequences starts from zero states
             callback_list.on_train_batch_begin(step)
             logs = twin.train_on_batch(x[rows, start:stop], y[rows, start:stop], return_dict=True)
             for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+                sums[k] = sums.get(k, 0.0) + float(v) * (stop - start)
+            seen += stop - start
             callback_list.on_train_batch_end(step, logs)
             if model.stop_training:  # TerminateOnNaN
                 break
-        logs = {k: v / (step + 1) for k, v in sums.items()}
+        logs = {k: v / seen for k, v in sums.items()}
         model.set_weights(twin.get_weights())
         val = _scores(dataset.y_val, predict_windows(twin, dataset.x_val, batch_size, window), loss, metric_names)
         logs.update({f"val_{k}": v for k, v in val.items()})
