@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Iterator
+from typing import Iterator
 
 import keras
 import numpy as np
