@@ -1,0 +1,32 @@
+"""`nnlab inspect`: draw what a trained model does with one validation example (feature maps, kernels)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from nnlab.cli._common import handle_errors
+
+
+@handle_errors
+def inspect(
+    run: str = typer.Argument(..., help="Run id, unique prefix, folder, or latest."),
+    sample: int = typer.Option(0, "--sample", min=0, help="Index of the validation example to feed through."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Only this conv or pooling layer (by name)."),
+    after_pool: bool = typer.Option(False, "--after-pool", help="Show pooling outputs instead of conv outputs."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs [default: runs]."),
+) -> None:
+    """Draw one validation example's path through a trained CNN as PNGs in the run's plots/ folder.
+
+    Writes the input image, a grid of every channel of each conv (or, with --after-pool, pooling) layer's
+    output, and the first conv layer's kernels; prints the paths.
+
+    Example: nnlab inspect latest --sample 2 --after-pool
+    """
+    from nnlab import runs
+    from nnlab.inspect import inspect_run
+
+    run_dir = runs.find_run(run, runs_dir or runs.default_runs_dir())
+    for path in inspect_run(run_dir, sample, layer=layer, after_pool=after_pool):
+        typer.echo(str(path))

@@ -1,0 +1,57 @@
+"""Looking inside a trained run: feature maps, kernels or hidden states, drawn into the run's plots/ folder.
+
+`inspect_run` loads the run's model.keras and dataset, then hands them to the first inspector module that
+`handles` the model. Each inspector module exposes `handles(model) -> bool` and
+`inspect(model, dataset, run_dir, *, sample, layer, after_pool) -> list[Path]`; add a module to INSPECTORS to
+teach `nnlab inspect` a new kind of model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from nnlab.errors import ConfigError
+
+INSPECTORS: tuple[str, ...] = (
+    "nnlab.inspect.images",  # models with Conv2D layers: input image, feature-map grids, first-layer kernels
+)
+
+
+def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, after_pool: bool = False) -> list[Path]:
+    """Write the inspection PNGs for validation example `sample` of a run; return their paths."""
+    run_dir = Path(run_dir)
+    model, dataset = load_run(run_dir)
+    for module_name in INSPECTORS:
+        inspector = importlib.import_module(module_name)
+        if inspector.handles(model):
+            return inspector.inspect(model, dataset, run_dir, sample=sample, layer=layer, after_pool=after_pool)
+    kinds = ", ".join(sorted({type(layer).__name__ for layer in model.layers}))
+    raise ConfigError(f"{run_dir.name}: nnlab inspect has no view for this model (layers: {kinds})")
+
+
+def load_run(run_dir: Path):
+    """The run's trained model (model.keras) and its dataset, loaded from the run's own config.yaml."""
+    from nnlab import datasets, runs
+    from nnlab.config import load_config
+    from nnlab.training import backend
+
+    model_path = run_dir / runs.MODEL
+    if not model_path.is_file():
+        raise ConfigError(f"{run_dir.name}: no {runs.MODEL} (the run did not finish, or output.save_model was false)")
+    config = load_config(run_dir / runs.CONFIG)
+    backend.configure("auto", seed=config.seed)
+    import keras
+
+    model = keras.models.load_model(model_path)
+    return model, datasets.load(config.data)
+
+
+def pick_sample(dataset, sample: int):
+    """(x, y) of validation example `sample`, with a clear error when it does not exist."""
+    if not 0 <= sample < len(dataset.x_val):
+        raise ConfigError(f"--sample: {sample} is out of range (the validation set has {len(dataset.x_val)} examples)")
+    return dataset.x_val[sample : sample + 1], dataset.y_val[sample]
+
+
+__all__ = ["INSPECTORS", "inspect_run", "load_run", "pick_sample"]
