@@ -27,6 +27,8 @@ def config_model(name: str, spec: DatasetSpec, *overrides: str) -> keras.Model:
     ("cifar10_cnn12", CIFAR10, 942_314),    # seed 000, 12 conv layers with 32 filters
     ("cifar10_cnn", CIFAR10, 122_570),      # seed 004, question 9
     ("cifar10_cnn_bn", CIFAR10, 346_858),   # seed 004, question 10 (batch norm + dropout)
+    ("crt_cnn_seed", SHAPES, 1671),         # seed 002, question 4
+    ("r3_cnn_seed", SHAPES, 1237),          # seed 002, question 5
 ])
 def test_seed_configs_have_the_seeds_parameter_counts(config, spec, params):
     assert config_model(config, spec).count_params() == params
