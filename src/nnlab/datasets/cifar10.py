@@ -67,7 +67,7 @@ def read_cifar10(path: str | None = None, download: bool = True) -> tuple[dict[s
     """The four arrays (uint8 images N x 32 x 32 x 3, labels) and where they came from."""
     check_path(path)
     places = data_places("cifar10", path)
-    keras_cache = places[-1]
+    keras_cache = places[-1]  # data_places always ends with the Keras cache folder
     for place in places:
         if place.is_file():
             return read_npz(place), str(place)
