@@ -36,6 +36,10 @@ def one_or_list(value: Any, kind: type) -> Any:
     raise ValueError(f"expected a {kind.__name__} or a list of them (got {value!r})")
 
 
+def default_output_activation(task: str) -> str:
+    return _DEFAULT_OUTPUT_ACTIVATION[task]
+
+
 def output_layer(spec, activation: str | None = None):
     """The Dense layer that gives the task's outputs: units and activation follow `spec.task`.
 

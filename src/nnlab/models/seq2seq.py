@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from nnlab.errors import ConfigError
-from nnlab.models.base import MODELS
+from nnlab.models.base import MODELS, default_output_activation
 from nnlab.registry import Params
 
 CELLS = {"lstm": "LSTM", "gru": "GRU", "simple": "SimpleRNN"}
@@ -37,5 +37,6 @@ def build_seq2seq(spec, cell="lstm", units=128, encoder_layers=1, decoder_layers
     model.add(layers.RepeatVector(spec.output_length))
     for _ in range(decoder_layers):
         model.add(rnn(units, dropout=dropout, return_sequences=True))
-    model.add(layers.TimeDistributed(layers.Dense(spec.output_dim, activation="softmax"), name="output"))
+    activation = default_output_activation(spec.task)  # softmax over characters; linear for numbers per step
+    model.add(layers.TimeDistributed(layers.Dense(spec.output_dim, activation=activation), name="output"))
     return model
