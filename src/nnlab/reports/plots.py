@@ -1,4 +1,4 @@
-"""Figures drawn from run files: learning curves and confusion matrices (matplotlib, Agg)."""
+"""Figures drawn from run files: learning curves, confusion matrices, predictions (matplotlib, Agg)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,89 @@ def plot_confusion_matrix(confusion: Confusion, *, normalize: bool = False, titl
     ax.set_title(title or ("confusion matrix (normalised)" if normalize else "confusion matrix"))
     fig.tight_layout()
     return fig
+
+
+def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title: str = "") -> plt.Figure | None:
+    """Predictions against targets: a scatter (regression), time series (sequence regression) or the
+    score histogram per true class (binary); None for tasks better shown otherwise."""
+    y_true = np.asarray(y_true, dtype="float64")
+    y_pred = np.asarray(y_pred, dtype="float64")
+    if task == "binary":
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        scores, labels = y_pred.ravel(), y_true.ravel().astype(int)
+        bins = np.linspace(0, 1, 21)
+        for label, color in ((0, "tab:blue"), (1, "tab:orange")):
+            ax.hist(scores[labels == label], bins=bins, alpha=0.6, color=color, label=f"true class {label}")
+        ax.axvline(0.5, color="black", linewidth=1, linestyle="--")
+        ax.set_xlabel("predicted probability of class 1")
+        ax.set_ylabel("examples")
+        ax.legend()
+        ax.set_title(title or "predicted probabilities by true class")
+    elif task == "regression":
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        truth, guess = y_true.ravel(), y_pred.reshape(y_true.shape).ravel()
+        ax.scatter(truth, guess, s=8, alpha=0.6)
+        low, high = float(min(truth.min(), guess.min())), float(max(truth.max(), guess.max()))
+        ax.plot([low, high], [low, high], color="black", linewidth=1, linestyle="--", label="perfect")
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+        ax.legend()
+        ax.set_title(title or "predicted against true")
+    elif task == "sequence_regression":
+        guess = y_pred.reshape(y_true.shape)
+        per_example = y_true.reshape(len(y_true), -1)
+        fig, ax = plt.subplots(figsize=(8, 3.8))
+        if per_example.shape[1] == 1:  # one value per example: the examples are the time axis
+            n = min(len(y_true), 300)
+            ax.plot(np.arange(n), per_example[:n, 0], label="true")
+            ax.plot(np.arange(n), guess.reshape(len(guess), -1)[:n, 0], label="predicted", alpha=0.8)
+            ax.set_xlabel("example (time order)")
+        else:
+            flat_guess = guess.reshape(len(guess), -1)
+            for i, color in zip(range(min(3, len(y_true))), ("tab:blue", "tab:orange", "tab:green")):
+                ax.plot(per_example[i], color=color, label=f"example {i} true")
+                ax.plot(flat_guess[i], color=color, linestyle="--", label=f"example {i} predicted")
+            ax.set_xlabel("time step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(title or "predicted against true (validation)")
+    else:
+        return None
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves_overlaid(curves: dict[str, Curves], *, max_panels: int = 3, title: str = "") -> plt.Figure:
+    """Several runs' learning curves on shared axes: one colour per run, validation solid, training dashed."""
+    names = list(dict.fromkeys(n for c in curves.values() for n in c.metric_names()))[:max_panels] or ["loss"]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes[0], names):
+        for i, (label, run_curves) in enumerate(curves.items()):
+            color = colors[i % len(colors)]
+            if f"val_{name}" in run_curves.series:
+                ax.plot(run_curves.epochs, run_curves.series[f"val_{name}"], color=color, label=f"{label} validation")
+            if name in run_curves.series:
+                ax.plot(run_curves.epochs, run_curves.series[name], color=color, linestyle="--", alpha=0.7,
+                        label=f"{label} train")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig: plt.Figure, *, dpi: int = 90) -> bytes:
+    """The figure as PNG bytes (for embedding in a page); closes it."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 100) -> Path:
