@@ -173,6 +173,7 @@ class TrainConfig(_Strict):
     metrics: list[str] | None = Field(None, description="Keras metric names; default from the task")
     early_stopping: EarlyStoppingConfig | None = None
     deterministic: bool = Field(False, description="deterministic ops (slower); seeds are always set")
+    tensorboard: bool = Field(False, description="write TensorBoard logs into the run folder's tensorboard/")
 
 
 class OutputConfig(_Strict):

@@ -37,8 +37,7 @@ class Comparison:
         rows = []
         for split in splits:
             names = list(dict.fromkeys(k for run in self.runs for k in run.metrics.get(split, {})))
-            names.sort(key=lambda k: (k != "loss", names.index(k)))
-            for name in names:
+            for name in sorted(names, key=lambda k: (k != "loss", names.index(k))):
                 rows.append((split, name, [run.metrics.get(split, {}).get(name) for run in self.runs]))
         return rows
 

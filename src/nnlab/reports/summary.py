@@ -224,7 +224,7 @@ def config_essentials(config: dict[str, Any]) -> list[tuple[str, Any]]:
     optimizer = train.get("optimizer")
     if isinstance(optimizer, dict):
         args = ", ".join(f"{k}={_short(v)}" for k, v in optimizer.items() if k != "name" and v is not None)
-        out.append(("train.optimizer", f"{optimizer.get('name', '?')}({args})"))
+        out.append(("train.optimizer", f"{optimizer.get('name', '?')}({args})" if args else optimizer.get("name", "?")))
     elif optimizer:
         out.append(("train.optimizer", optimizer))
     for key in ("loss", "metrics"):

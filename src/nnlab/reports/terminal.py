@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nnlab import runs
 from nnlab.reports.compare import MISSING, Comparison
 from nnlab.reports.summary import RunSummary, config_essentials, format_value
 
@@ -81,23 +82,32 @@ def print_run(run: RunSummary, console: Console, *, report_path: Path | None = N
         facts.add_row(key, format_value(value))
     if run.overrides:
         facts.add_row("overrides", " ".join(run.overrides))
-    if (run.run_dir / "tensorboard").is_dir():
-        facts.add_row("tensorboard", f"tensorboard --logdir {run.run_dir / 'tensorboard'}")
+    if (run.run_dir / runs.TENSORBOARD).is_dir():
+        facts.add_row("tensorboard", f"tensorboard --logdir {run.run_dir / runs.TENSORBOARD}")
     console.print(facts)
-    console.print(metrics_table(run) if run.metrics else Text("no final metrics (metrics.json is missing)", style="yellow"))
+    if run.metrics:
+        console.print()
+        console.print(Text("final metrics", style="bold"), metrics_table(run))
+    else:
+        console.print()
+        console.print(Text("no final metrics (metrics.json is missing)", style="yellow"))
     if run.confusion is not None:
+        console.print()
+        console.print(Text("confusion matrix (validation; rows true, columns predicted)", style="bold"), soft_wrap=True)
         console.print(confusion_table(run))
     if run.examples:
+        console.print()
         console.print(Text(f"examples (validation, {min(max_examples, len(run.examples))} of {len(run.examples)})",
                            style="bold"))
         for line in run.examples[:max_examples]:
             console.print(Text("  " + line, style="green" if line.startswith("ok") else "red"))
     if report_path is not None:
-        console.print(f"report: {report_path}")
+        console.print()
+        console.print(f"report: {report_path}", soft_wrap=True)
 
 
 def metrics_table(run: RunSummary) -> Table:
-    table = Table(title="final metrics", title_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
+    table = _table()
     table.add_column("metric")
     for split in run.splits:
         table.add_column(split, justify="right")
@@ -109,8 +119,7 @@ def metrics_table(run: RunSummary) -> Table:
 def confusion_table(run: RunSummary) -> Table:
     """Counts on validation; the diagonal (right answers) in bold."""
     confusion = run.confusion
-    table = Table(title="confusion matrix (validation; rows true, columns predicted)", title_justify="left",
-                  box=box.SIMPLE_HEAD, title_style="bold")
+    table = _table()
     table.add_column("true \\ pred")
     for name in confusion.class_names:
         table.add_column(name, justify="right")
@@ -124,37 +133,47 @@ def confusion_table(run: RunSummary) -> Table:
 def print_comparison(comparison: Comparison, console: Console, *, page_path: Path | None = None) -> None:
     """Runs, the config keys that differ (highlighted) and the metrics side by side."""
     labels = comparison.labels
-    runs_table = Table(title="runs", title_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
-    for column in ("", "id", "name", "task", "status", "epochs", "duration"):
+    runs_table = _table()
+    runs_table.add_column("")
+    runs_table.add_column("id", no_wrap=True, min_width=max(len(r.run_id) for r in comparison.runs))
+    for column in ("name", "status", "duration"):
         runs_table.add_column(column)
     for label, run in zip(labels, comparison.runs):
-        runs_table.add_row(label, run.run_id, run.name, run.task or "-", Text(run.status, STATUS_STYLE.get(run.status, "")),
-                           str(run.epochs_done if run.epochs_done is not None else "-"), format_duration(run.duration_s))
-    console.print(runs_table)
+        runs_table.add_row(label, run.run_id, run.name, Text(run.status, STATUS_STYLE.get(run.status, "")),
+                           format_duration(run.duration_s))
+    console.print(Text("runs", style="bold"), runs_table)
 
     count = len(comparison.differing)
     title = f"config differences ({count} of {len(comparison.keys)} keys differ)"
     if count:
-        diff_table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
-        diff_table.add_column("key", style="bold yellow")
+        diff_table = _table()
+        diff_table.add_column("key", style="bold yellow", no_wrap=True)
         for label in labels:
             diff_table.add_column(label)
         for key in comparison.differing:
             diff_table.add_row(key, *(Text(_show(v), style="yellow") for v in comparison.values(key)))
-        console.print(diff_table)
+        console.print()
+        console.print(Text(title, style="bold"), diff_table)
     else:
+        console.print()
         console.print(Text(f"config differences: none (all {len(comparison.keys)} keys are equal)", style="bold"))
 
-    metrics = Table(title="final metrics", title_justify="left", box=box.SIMPLE_HEAD, title_style="bold")
+    metrics = _table()
     metrics.add_column("split")
     metrics.add_column("metric")
     for label in labels:
         metrics.add_column(label, justify="right")
     for split, name, values in comparison.metric_rows():
         metrics.add_row(split, name, *(format_value(v) if v is not None else "-" for v in values))
-    console.print(metrics)
+    console.print()
+    console.print(Text("final metrics", style="bold"), metrics)
     if page_path is not None:
-        console.print(f"comparison page: {page_path}")
+        console.print()
+        console.print(f"comparison page: {page_path}", soft_wrap=True)
+
+
+def _table() -> Table:
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
 
 
 def _show(value) -> str:
