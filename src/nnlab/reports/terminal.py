@@ -69,7 +69,7 @@ def epochs_line(run: RunSummary) -> str:
 def print_run(run: RunSummary, console: Console, *, report_path: Path | None = None, max_examples: int = 10) -> None:
     """The terminal report of one run: facts, config essentials, metrics per split and the task's extras."""
     style = STATUS_STYLE.get(run.status, "")
-    console.print(Text.assemble(("run ", "bold"), (run.run_id, "bold"), f"  ({run.name}, {run.task or 'unknown task'})"))
+    console.print(Text.assemble(("run ", "bold"), (run.run_id, "bold"), f"  ({run.name}, {run.task or 'unknown task'})"), soft_wrap=True)
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim")
     facts.add_column()
@@ -78,12 +78,12 @@ def print_run(run: RunSummary, console: Console, *, report_path: Path | None = N
     facts.add_row("data source", data_line(run))
     facts.add_row("parameters", parameters_line(run))
     facts.add_row("epochs", epochs_line(run))
+    if run.main_metric and run.main_metric.get("name"):
+        facts.add_row("main metric", f"{run.main_metric['name']} {format_value(run.main_metric.get('value'))}")
     for key, value in config_essentials(run.config):
         facts.add_row(key, format_value(value))
     if run.overrides:
         facts.add_row("overrides", " ".join(run.overrides))
-    if (run.run_dir / runs.TENSORBOARD).is_dir():
-        facts.add_row("tensorboard", f"tensorboard --logdir {run.run_dir / runs.TENSORBOARD}")
     console.print(facts)
     if run.metrics:
         console.print()
@@ -101,8 +101,10 @@ def print_run(run: RunSummary, console: Console, *, report_path: Path | None = N
                            style="bold"))
         for line in run.examples[:max_examples]:
             console.print(Text("  " + line, style="green" if line.startswith("ok") else "red"))
+    console.print()
+    if (run.run_dir / runs.TENSORBOARD).is_dir():
+        console.print(f"tensorboard logs: tensorboard --logdir {run.run_dir / runs.TENSORBOARD}", soft_wrap=True)
     if report_path is not None:
-        console.print()
         console.print(f"report: {report_path}", soft_wrap=True)
 
 
