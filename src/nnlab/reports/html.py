@@ -18,7 +18,14 @@ import numpy as np
 from nnlab import __version__, runs
 from nnlab.reports import plots
 from nnlab.reports.compare import MISSING, Comparison
-from nnlab.reports.summary import RunSummary, config_essentials, format_value, read_predictions, read_run
+from nnlab.reports.summary import (
+    RunSummary,
+    config_essentials,
+    format_config_value,
+    format_value,
+    read_predictions,
+    read_run,
+)
 from nnlab.reports.terminal import data_line, epochs_line, parameters_line, status_line
 
 REPORT = "report.html"
@@ -143,7 +150,7 @@ def overview_section(run: RunSummary) -> Section:
 def config_section(run: RunSummary) -> Section:
     import yaml
 
-    essentials = definition_table((k, format_value(v)) for k, v in config_essentials(run.config))
+    essentials = definition_table((k, format_config_value(v)) for k, v in config_essentials(run.config))
     full = f"<h3>config.yaml (resolved)</h3><pre>{esc(yaml.safe_dump(run.config, sort_keys=False, width=100))}</pre>" if run.config else ""
     return Section("config", "Configuration", essentials + full)
 
@@ -338,7 +345,7 @@ def write_comparison_report(comparison: Comparison, path: str | Path) -> Path:
 
 
 def _cell(value: object) -> str:
-    return "(absent)" if value is MISSING else format_value(value)
+    return "(absent)" if value is MISSING else format_config_value(value)
 
 
 __all__ = [

@@ -255,6 +255,11 @@ def format_value(value: Any) -> str:
     return _short(value)
 
 
+def format_config_value(value: Any) -> str:
+    """A config value as the user wrote it: 0.001 stays 0.001, lists and mappings in YAML flow style."""
+    return _short(value)
+
+
 def _short(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_short(v) for v in value) + "]"

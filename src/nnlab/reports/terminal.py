@@ -11,7 +11,7 @@ from rich.text import Text
 
 from nnlab import runs
 from nnlab.reports.compare import MISSING, Comparison
-from nnlab.reports.summary import RunSummary, config_essentials, format_value
+from nnlab.reports.summary import RunSummary, config_essentials, format_config_value, format_value
 
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}
 
@@ -81,7 +81,7 @@ def print_run(run: RunSummary, console: Console, *, report_path: Path | None = N
     if run.main_metric and run.main_metric.get("name"):
         facts.add_row("main metric", f"{run.main_metric['name']} {format_value(run.main_metric.get('value'))}")
     for key, value in config_essentials(run.config):
-        facts.add_row(key, format_value(value))
+        facts.add_row(key, format_config_value(value))
     if run.overrides:
         facts.add_row("overrides", " ".join(run.overrides))
     console.print(facts)
@@ -179,7 +179,7 @@ def _table() -> Table:
 
 
 def _show(value) -> str:
-    return "(absent)" if value is MISSING else format_value(value)
+    return "(absent)" if value is MISSING else format_config_value(value)
 
 
 __all__ = ["format_duration", "print_comparison", "print_run", "status_line"]
