@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -47,7 +48,9 @@ def test_report_every_task_kind(task, runs_dir):
     run_dir = make_run(runs_dir, run_id(task), task)
     write_png(run_dir / "plots" / "weights_histogram.png")  # an inspection plot another tool left behind
     write_png(run_dir / "plots" / "layers" / "activations.png", seed=1)
-    write_png(run_dir / "plots" / "curves.png", seed=2)  # a standard plot: redrawn from history.csv instead
+    stale = write_png(run_dir / "plots" / "curves.png", seed=2)  # older than history.csv: must be redrawn
+    os.utime(stale, (1_000_000, 1_000_000))
+    stale_bytes = stale.read_bytes()
 
     result = nnlab("report", run_id(task))
 
@@ -87,13 +90,35 @@ def test_report_every_task_kind(task, runs_dir):
     # Inspection plots are embedded byte for byte; the standard curves.png is not embedded twice.
     for png in ("weights_histogram.png", "layers/activations.png"):
         assert base64.b64encode((run_dir / "plots" / png).read_bytes()).decode() in page
-    assert base64.b64encode((run_dir / "plots" / "curves.png").read_bytes()).decode() not in page
+    assert base64.b64encode(stale_bytes).decode() not in page
+    assert base64.b64encode((run_dir / "plots" / "curves.png").read_bytes()).decode() in page  # the redrawn one
+    standard = {"curves.png"} | ({"confusion_matrix.png", "confusion_matrix_normalized.png"} if task in CLASS_NAMES else set())
+    standard |= {"predictions_val.png"} if task in ("binary", "regression", "sequence_regression") else set()
+    assert {p.name for p in (run_dir / "plots").glob("*.png")} == standard | {"weights_histogram.png"}
     for heading in ("Overview", "Final metrics", "Learning curves", "Inspection plots", "Model", "Configuration"):
         assert f"<h2>{heading}</h2>" in page
     assert "<th>Param #</th>" in page and "<td>dense (Dense)</td>" in page  # the model summary as a table
     assert ("<h2>Per-class scores (validation)</h2>" in page) == (task in CLASS_NAMES)
     assert ("<h2>Decoded examples (validation)</h2>" in page) == (task == "seq2seq")
     assert "hidden: [16]" in page or "- 16" in page  # the full resolved config
+
+
+def test_report_reuses_fresh_plots_and_redraws_missing_ones(runs_dir):
+    """A finished run's plots are embedded as they are; deleted ones are redrawn from the data files."""
+    run_dir = make_run(runs_dir, run_id("binary"), "binary")
+    assert nnlab("report", "latest").returncode == 0
+    drawn = {p.name: p.read_bytes() for p in (run_dir / "plots").glob("*.png")}
+    assert set(drawn) == {"curves.png", "confusion_matrix.png", "confusion_matrix_normalized.png", "predictions_val.png"}
+    fresh = write_png(run_dir / "plots" / "curves.png", seed=3)  # newer than history.csv: kept as it is
+    (run_dir / "plots" / "predictions_val.png").unlink()
+
+    assert nnlab("report", "latest", "--html").returncode == 0
+
+    page = (run_dir / "report.html").read_text()
+    assert base64.b64encode(fresh.read_bytes()).decode() in page
+    assert (run_dir / "plots" / "predictions_val.png").is_file()
+    assert set(images(page)) == {"learning curves", "confusion matrix (counts)", "confusion matrix (normalised)",
+                                 "predictions (validation)"}
 
 
 def test_report_of_a_failed_run_says_why(runs_dir):
@@ -218,7 +243,8 @@ def test_real_runs_compare_shows_the_one_differing_key(real_runs, tmp_path):
 def test_report_html_renders_in_headless_chromium_without_network(real_runs, tmp_path):
     """Chromium (Debian's package, installed by `make install`) renders the page; the net log shows no request."""
     assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: run `make install` (it installs Debian's chromium)"
-    _, (run_dir, _) = real_runs
+    env, (run_dir, _) = real_runs
+    assert nnlab("report", str(run_dir), env=env).returncode == 0
 
     # Control: a page that does load something over the network is caught by the net-log check below.
     control = tmp_path / "control.html"

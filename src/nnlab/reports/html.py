@@ -16,21 +16,19 @@ from typing import Iterable
 import numpy as np
 
 from nnlab import __version__, runs
-from nnlab.reports import plots
 from nnlab.reports.compare import MISSING, Comparison
 from nnlab.reports.summary import (
     RunSummary,
     config_essentials,
     format_config_value,
     format_value,
-    read_predictions,
     read_run,
+    stale_plots,
+    standard_plots,
 )
 from nnlab.reports.terminal import data_line, epochs_line, parameters_line, status_line
 
 REPORT = "report.html"
-# Plots the report redraws from the run's data files; every other PNG under plots/ is embedded as it is.
-REDRAWN = frozenset({"curves.png", "confusion_matrix.png", "confusion_matrix_normalized.png"})
 # The page may load nothing: images are data: URIs and the style sheet is inline.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -179,10 +177,15 @@ def metrics_section(run: RunSummary) -> Section:
     return Section("metrics", "Final metrics", table(["metric", *run.splits], rows) + note)
 
 
+def _plot(run: RunSummary, name: str) -> bytes | None:
+    path = run.run_dir / runs.PLOTS / name
+    return path.read_bytes() if path.is_file() else None
+
+
 def curves_section(run: RunSummary) -> Section | None:
-    if not run.curves.epochs:
+    png = _plot(run, "curves.png")
+    if png is None:
         return None
-    png = plots.figure_png(plots.plot_curves(run.curves, title=run.name))
     best = f"Best epoch: {run.best_epoch}." if run.best_epoch is not None else ""
     return Section("curves", "Learning curves", image(png, "learning curves", f"Drawn from history.csv. {best}"))
 
@@ -200,13 +203,14 @@ def confusion_section(run: RunSummary) -> Section | None:
         for i, name in enumerate(names)
     )
     counts = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    figures = (
-        '<div class="figures">'
-        + image(plots.figure_png(plots.plot_confusion_matrix(confusion)), "confusion matrix (counts)", "Counts.")
-        + image(plots.figure_png(plots.plot_confusion_matrix(confusion, normalize=True)),
-                "confusion matrix (normalised)", "Each row (true class) normalised to 1: recall on the diagonal.")
-        + "</div>"
-    )
+    counts_png, normalised_png = _plot(run, "confusion_matrix.png"), _plot(run, "confusion_matrix_normalized.png")
+    figures = '<div class="figures">'
+    if counts_png is not None:
+        figures += image(counts_png, "confusion matrix (counts)", "Counts.")
+    if normalised_png is not None:
+        figures += image(normalised_png, "confusion matrix (normalised)",
+                         "Each row (true class) normalised to 1: recall on the diagonal.")
+    figures += "</div>"
     return Section("confusion", "Confusion matrix (validation)", figures + counts)
 
 
@@ -239,27 +243,24 @@ def examples_section(run: RunSummary) -> Section | None:
     return Section("examples", "Decoded examples (validation)", body)
 
 
-def predictions_section(run: RunSummary, predictions: dict[str, np.ndarray]) -> Section | None:
+def predictions_section(run: RunSummary) -> Section | None:
     figures = []
-    for split in ("val", "test"):
-        y_true, y_pred = predictions.get(f"{split}_y_true"), predictions.get(f"{split}_y_pred")
-        if y_true is None or y_pred is None or not run.task:
-            continue
-        name = {"val": "validation", "test": "test"}[split]
-        fig = plots.plot_predictions(y_true, y_pred, run.task, title=f"{name}: predicted against true")
-        if fig is not None:
-            figures.append(image(plots.figure_png(fig), f"predictions ({name})", f"Drawn from predictions.npz ({split})."))
+    for split, name in (("val", "validation"), ("test", "test")):
+        png = _plot(run, f"predictions_{split}.png")
+        if png is not None:
+            figures.append(image(png, f"predictions ({name})", f"Drawn from predictions.npz ({split})."))
     if not figures:
         return None
     return Section("predictions", "Predictions", '<div class="figures">' + "".join(figures) + "</div>")
 
 
 def inspection_section(run: RunSummary) -> Section | None:
-    """Every PNG under plots/ that the report does not redraw itself (inspection plots of other tools)."""
+    """Every PNG under plots/ other than the standard ones shown above (inspection plots of other tools)."""
     folder = run.run_dir / runs.PLOTS
     if not folder.is_dir():
         return None
-    found = sorted(p for p in folder.rglob("*.png") if p.relative_to(folder).as_posix() not in REDRAWN)
+    standard = set(standard_plots(run.run_dir, run.task))
+    found = sorted(p for p in folder.rglob("*.png") if p.relative_to(folder).as_posix() not in standard)
     if not found:
         return None
     figures = "".join(image(p.read_bytes(), p.stem.replace("_", " "), p.relative_to(run.run_dir).as_posix())
@@ -267,9 +268,11 @@ def inspection_section(run: RunSummary) -> Section | None:
     return Section("inspection", "Inspection plots", f'<div class="figures">{figures}</div>')
 
 
-def run_sections(run: RunSummary, predictions: dict[str, np.ndarray] | None = None) -> list[Section]:
-    """All sections of a run's report, in reading order (those with nothing to show left out)."""
-    predictions = read_predictions(run.run_dir) if predictions is None else predictions
+def run_sections(run: RunSummary) -> list[Section]:
+    """All sections of a run's report, in reading order (those with nothing to show left out).
+
+    Figures come from plots/; call `refresh_plots` first so they match the run's data files.
+    """
     candidates = [
         overview_section(run),
         metrics_section(run),
@@ -277,7 +280,7 @@ def run_sections(run: RunSummary, predictions: dict[str, np.ndarray] | None = No
         confusion_section(run),
         per_class_section(run),
         examples_section(run),
-        predictions_section(run, predictions),
+        predictions_section(run),
         inspection_section(run),
         model_section(run),
         config_section(run),
@@ -285,9 +288,23 @@ def run_sections(run: RunSummary, predictions: dict[str, np.ndarray] | None = No
     return [s for s in candidates if s is not None]
 
 
+def refresh_plots(run_dir: str | Path, *, title: str = "") -> list[str]:
+    """Redraw the standard plots that are missing or older than their data files; return their names.
+
+    matplotlib is imported only when something has to be drawn.
+    """
+    stale = stale_plots(run_dir)
+    if stale:
+        from nnlab.reports.plots import write_run_plots
+
+        write_run_plots(run_dir, title=title, only=stale)
+    return stale
+
+
 def write_run_report(run_dir: str | Path, path: str | Path | None = None) -> Path:
-    """Write `report.html` (or `path`) for the run in `run_dir`; return where it went."""
+    """Write `report.html` (or `path`) for the run in `run_dir`, redrawing stale plots first; return the path."""
     run = read_run(run_dir)
+    refresh_plots(run_dir, title=run.name)
     path = Path(path) if path is not None else Path(run_dir) / REPORT
     subtitle = f"{run.task or 'unknown task'} · {status_line(run)} · {run.created or ''}"
     runs.write_text(path, render_page(f"{run.name} — {run.run_id}", run_sections(run), subtitle=subtitle))
@@ -324,6 +341,8 @@ def comparison_curves_section(comparison: Comparison) -> Section | None:
     curves = {label: run.curves for label, run in zip(comparison.labels, comparison.runs) if run.curves.epochs}
     if not curves:
         return None
+    from nnlab.reports import plots
+
     png = plots.figure_png(plots.plot_curves_overlaid(curves))
     return Section("curves", "Learning curves", image(png, "overlaid learning curves",
                                                       "Validation solid, training dashed; one colour per run."))
@@ -352,6 +371,7 @@ __all__ = [
     "REPORT",
     "Section",
     "comparison_sections",
+    "refresh_plots",
     "render_page",
     "run_sections",
     "write_comparison_report",

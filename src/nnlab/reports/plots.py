@@ -11,7 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nnlab import runs  # noqa: E402
-from nnlab.reports.summary import Confusion, Curves, read_confusion, read_curves  # noqa: E402
+from nnlab.reports.summary import (  # noqa: E402
+    Confusion,
+    Curves,
+    read_confusion,
+    read_curves,
+    read_meta,
+    read_predictions,
+    standard_plots,
+)
 
 
 def plot_curves(curves: Curves, *, title: str = "") -> plt.Figure:
@@ -148,15 +156,29 @@ def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 100) -> Path:
     return Path(path)
 
 
-def write_run_plots(run_dir: str | Path, *, title: str = "") -> list[Path]:
-    """Draw every standard plot the run's files allow into `run_dir/plots/`."""
-    plots = Path(run_dir) / runs.PLOTS
+def write_run_plots(run_dir: str | Path, *, title: str = "", only: list[str] | None = None) -> list[Path]:
+    """Draw the run's standard plots into `run_dir/plots/` from its files (those named in `only`, else all)."""
+    run_dir = Path(run_dir)
+    folder = run_dir / runs.PLOTS
+    task = read_meta(run_dir).get("task") if (run_dir / runs.META).is_file() else None
+    wanted = standard_plots(run_dir, task)
+    names = [n for n in wanted if only is None or n in only]
     written = []
-    curves = read_curves(run_dir)
-    if curves.epochs:
-        written.append(save_figure(plot_curves(curves, title=title), plots / "curves.png"))
-    confusion = read_confusion(run_dir)
-    if confusion is not None:
-        written.append(save_figure(plot_confusion_matrix(confusion), plots / "confusion_matrix.png"))
-        written.append(save_figure(plot_confusion_matrix(confusion, normalize=True), plots / "confusion_matrix_normalized.png"))
+    if "curves.png" in names:
+        written.append(save_figure(plot_curves(read_curves(run_dir), title=title), folder / "curves.png"))
+    if "confusion_matrix.png" in names or "confusion_matrix_normalized.png" in names:
+        confusion = read_confusion(run_dir)
+        written.append(save_figure(plot_confusion_matrix(confusion), folder / "confusion_matrix.png"))
+        written.append(save_figure(plot_confusion_matrix(confusion, normalize=True),
+                                   folder / "confusion_matrix_normalized.png"))
+    prediction_plots = [n for n in names if n.startswith("predictions_")]
+    if prediction_plots:
+        predictions = read_predictions(run_dir)
+        for name in prediction_plots:
+            split = name.removeprefix("predictions_").removesuffix(".png")
+            label = {"val": "validation"}.get(split, split)
+            fig = plot_predictions(predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"], task,
+                                   title=f"{label}: predicted against true")
+            if fig is not None:
+                written.append(save_figure(fig, folder / name))
     return written

@@ -50,6 +50,41 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
     return runs.read_json(Path(run_dir) / runs.META)
 
 
+# The standard plots under plots/ and the file each is drawn from; a plot is redrawn when it is missing
+# or older than its source, so a report never shows a stale picture and rarely has to draw.
+PREDICTION_PLOT_TASKS = ("binary", "regression", "sequence_regression")
+
+
+def standard_plots(run_dir: str | Path, task: str | None = None) -> dict[str, str]:
+    """plots/ file name -> source file name, for every standard plot this run's files allow."""
+    run_dir = Path(run_dir)
+    out = {}
+    if (run_dir / runs.HISTORY).is_file():
+        out["curves.png"] = runs.HISTORY
+    if (run_dir / runs.CONFUSION).is_file():
+        out["confusion_matrix.png"] = runs.CONFUSION
+        out["confusion_matrix_normalized.png"] = runs.CONFUSION
+    if task is None and (run_dir / runs.META).is_file():
+        task = read_meta(run_dir).get("task")
+    if task in PREDICTION_PLOT_TASKS and (run_dir / runs.PREDICTIONS).is_file():
+        with np.load(run_dir / runs.PREDICTIONS, allow_pickle=False) as data:
+            for split in ("val", "test"):
+                if f"{split}_y_true" in data.files and f"{split}_y_pred" in data.files:
+                    out[f"predictions_{split}.png"] = runs.PREDICTIONS
+    return out
+
+
+def stale_plots(run_dir: str | Path, task: str | None = None) -> list[str]:
+    """Standard plots that are missing or older than the file they are drawn from."""
+    folder = Path(run_dir) / runs.PLOTS
+    stale = []
+    for name, source in standard_plots(run_dir, task).items():
+        png = folder / name
+        if not png.is_file() or png.stat().st_mtime < (Path(run_dir) / source).stat().st_mtime:
+            stale.append(name)
+    return stale
+
+
 # ---------------------------------------------------------------------------------------------
 # One run as a whole: what the terminal summary, report.html and compare pages are built from.
 @dataclass(frozen=True)
