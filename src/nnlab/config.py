@@ -200,7 +200,12 @@ class ExperimentConfig(_Strict):
         return value
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Plain data for config.yaml; unset optimizer and schedule arguments are left out."""
+        data = self.model_dump(mode="json")
+        for key in ("optimizer", "lr_schedule"):
+            if isinstance(data["train"].get(key), dict):
+                data["train"][key] = {k: v for k, v in data["train"][key].items() if v is not None}
+        return data
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,8 +57,15 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), 
           device: str = "auto", dry_run: bool = False, command: list[str] | None = None,
           stream: TextIO = sys.stdout) -> Path | None:
     """Train the experiment a YAML file describes; return its run folder (None for a dry run)."""
-    source = str(config_path)
     config = load_config(config_path, overrides)
+    return train_config(config, source=str(config_path), overrides=overrides, runs_dir=runs_dir, device=device,
+                        dry_run=dry_run, command=command, stream=stream)
+
+
+def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] | tuple[str, ...] = (),
+                 runs_dir: str | Path | None = None, device: str = "auto", dry_run: bool = False,
+                 command: list[str] | None = None, stream: TextIO = sys.stdout) -> Path | None:
+    """Train a validated config (what sweeps call per trial); `source` names where it came from."""
     device_info, dataset, model = _prepare(config, source, device)
     counts = parameter_counts(model)
     if dry_run:
@@ -105,8 +110,7 @@ def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "a
 
     checkpoint_model, state = load_checkpoint(run_dir)
     model = checkpoint_model or model
-    runs.update_meta(run_dir, status="running", pid=os.getpid(), resumed_at=time.time(), finished_at=None, reason=None,
-                     resumes=meta.get("resumes", 0) + 1, device=device_info, resume_command=command or sys.argv)
+    runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv)
     done = state["epoch"] if state else 0
     print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream, flush=True)
     _run(model, config, dataset, run_dir, state, stream)
@@ -173,4 +177,4 @@ def _versions(device_info: dict[str, Any]) -> dict[str, str]:
     }
 
 
-__all__ = ["model_summary", "parameter_counts", "resume", "train"]
+__all__ = ["model_summary", "parameter_counts", "resume", "train", "train_config"]

@@ -146,6 +146,18 @@ def finish_meta(run_dir: str | Path, status: str, **changes: Any) -> dict[str, A
     return update_meta(run_dir, status=status, finished_at=now, duration_s=round(active, 3), active_s=active, **changes)
 
 
+def restart_meta(run_dir: str | Path, **changes: Any) -> dict[str, Any]:
+    """Mark a stopped run running again; a killed segment counts until its last file write."""
+    run_dir = Path(run_dir)
+    meta = read_json(run_dir / META)
+    active = meta.get("active_s", 0.0)
+    if meta.get("finished_at") is None:  # killed: nothing recorded when it stopped
+        last_write = max(p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file())
+        active += max(0.0, last_write - meta.get("resumed_at", meta["started_at"]))
+    return update_meta(run_dir, status="running", pid=os.getpid(), resumed_at=time.time(), finished_at=None,
+                       reason=None, active_s=active, resumes=meta.get("resumes", 0) + 1, **changes)
+
+
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
 

@@ -37,8 +37,24 @@ def one_or_list(value: Any, kind: type) -> Any:
 
 
 def output_layer(spec, activation: str | None = None):
-    """The Dense layer that gives the task's outputs: units and activation follow `spec.task`."""
+    """The Dense layer that gives the task's outputs: units and activation follow `spec.task`.
+
+    On a sequence of vectors Dense works per step, which is what sequence targets need.
+    """
     import keras
 
     units = 1 if spec.task == "binary" else spec.output_dim
     return keras.layers.Dense(units, activation=activation or _DEFAULT_OUTPUT_ACTIVATION[spec.task], name="output")
+
+
+def flat_output_layers(spec, activation: str | None = None) -> list:
+    """Output layers after a flat feature vector: for sequence targets one Dense reshaped into steps."""
+    import keras
+
+    if spec.output_length is None:
+        return [output_layer(spec, activation)]
+    return [
+        keras.layers.Dense(spec.output_length * spec.output_dim),
+        keras.layers.Reshape((spec.output_length, spec.output_dim)),
+        keras.layers.Activation(activation or _DEFAULT_OUTPUT_ACTIVATION[spec.task], name="output"),
+    ]

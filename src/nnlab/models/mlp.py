@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from nnlab.models.base import MODELS, one_or_list, output_layer, per_layer
+from nnlab.models.base import MODELS, flat_output_layers, one_or_list, per_layer
 from nnlab.registry import Params
 
 
@@ -59,5 +59,6 @@ def build_mlp(spec, hidden=(32,), activation="relu", dropout=0.0, batch_norm=Fal
             model.add(layers.Activation(act))
         if rate:
             model.add(layers.Dropout(rate))
-    model.add(output_layer(spec, output_activation))
+    for layer in flat_output_layers(spec, output_activation):
+        model.add(layer)
     return model

@@ -19,6 +19,12 @@ from nnlab.runs import write_history
 _STATE_ATTRS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
 
 
+def read_weights(path: Path) -> list[np.ndarray]:
+    """Weights saved by RunCheckpoint (best weights of early stopping), in model order."""
+    with np.load(path) as data:
+        return [data[f"arr_{i}"] for i in range(len(data.files))]
+
+
 def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / runs.CHECKPOINT / "state.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -49,8 +55,7 @@ class RunCheckpoint(keras.callbacks.Callback):
                     setattr(callback, name, value)
             weights_file = self.resume_state.get("best_weights")
             if weights_file:
-                with np.load(self.folder / weights_file) as data:
-                    weights = [data[f"arr_{i}"] for i in range(len(data.files))]
+                weights = read_weights(self.folder / weights_file)
                 for callback in self.stateful:
                     if hasattr(callback, "best_weights"):
                         callback.best_weights = weights

@@ -15,7 +15,7 @@ from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
 from nnlab.datasets.base import Dataset, one_hot
 from nnlab.errors import ConfigError, RunFailedError
 from nnlab.runs import read_history
-from nnlab.training.callbacks import EpochLogger, RunCheckpoint, read_checkpoint
+from nnlab.training.callbacks import EpochLogger, RunCheckpoint, read_checkpoint, read_weights
 
 DEFAULT_LOSS = {
     "multiclass": "sparse_categorical_crossentropy",
@@ -134,7 +134,9 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     ]
     if train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(run_dir) / runs.TENSORBOARD)))
-    if initial_epoch < train.epochs and not (resume_state and _stopped_early(resume_state)):
+    if resume_state and _stopped_early(resume_state):
+        _restore_best_weights(model, config, run_dir, resume_state)  # killed after stopping, before the end
+    elif initial_epoch < train.epochs:
         model.fit(
             dataset.x_train,
             targets(dataset.y_train, dataset, loss),
@@ -153,6 +155,12 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
 
 def _stopped_early(state: dict[str, Any]) -> bool:
     return any(cb.get("stopped_epoch", 0) > 0 for cb in state.get("callbacks", []))
+
+
+def _restore_best_weights(model: keras.Model, config: ExperimentConfig, run_dir: Path, state: dict[str, Any]) -> None:
+    stop = config.train.early_stopping
+    if stop is not None and stop.restore_best_weights and state.get("best_weights"):
+        model.set_weights(read_weights(Path(run_dir) / runs.CHECKPOINT / state["best_weights"]))
 
 
 def load_checkpoint(run_dir: Path) -> tuple[keras.Model | None, dict[str, Any] | None]:

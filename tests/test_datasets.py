@@ -1,0 +1,92 @@
+"""Loaders: real file formats written small, generators, caching, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnlab.datasets import DATASETS, addition, base
+from nnlab.datasets.mnist import load_mnist, load_mnist56, read_idx
+from nnlab.errors import DataNotFoundError
+
+from conftest import make_digit_images, write_idx
+
+
+def test_idx_round_trip_plain_and_gzipped(tmp_path):
+    images = make_digit_images(np.array([3, 7]))
+    for name in ("x-idx3-ubyte", "x-idx3-ubyte.gz"):
+        assert np.array_equal(read_idx(write_idx(tmp_path / name, images)), images)
+
+
+def test_mnist_reads_idx_files_from_the_data_dir(mnist_idx):
+    data = load_mnist()
+    assert data.x_train.shape == (300, 28, 28, 1) and data.x_val.shape == (100, 28, 28, 1)
+    assert data.x_train.dtype == np.float32 and data.x_train.max() == 1.0
+    assert data.x_test is None and data.meta["path"] == str(mnist_idx)
+    split = load_mnist(val_split=0.2, flatten=True)
+    assert split.x_train.shape == (240, 784) and split.x_val.shape == (60, 784) and split.x_test.shape == (100, 784)
+
+
+def test_mnist_reads_an_npz_given_as_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("NNLAB_DATA_DIR")
+    arrays = {"x_train": make_digit_images(np.arange(10)), "y_train": np.arange(10, dtype=np.uint8),
+              "x_test": make_digit_images(np.arange(5)), "y_test": np.arange(5, dtype=np.uint8)}
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    data = load_mnist(path=str(tmp_path / "mnist.npz"))
+    assert data.meta["path"] == str(tmp_path / "mnist.npz") and len(data.x_val) == 5
+
+
+def test_missing_mnist_names_files_and_folders(tmp_path):
+    with pytest.raises(DataNotFoundError) as caught:
+        load_mnist(download=False)
+    message = str(caught.value)
+    assert "train-images-idx3-ubyte.gz" in message and "mnist.npz" in message
+    assert str(tmp_path / "data" / "mnist") in message
+
+
+def test_mnist56_from_mnist_files(mnist_idx):
+    data = load_mnist56(n_train=20)
+    labels = read_idx(mnist_idx / "t10k-labels-idx1-ubyte.gz")
+    assert len(data.x_val) == int(((labels == 5) | (labels == 6)).sum())
+    assert set(np.unique(data.y_val)) <= {0.0, 1.0} and data.task == "binary"
+    assert data.class_names == ("5", "6") and len(data.x_train) == 20
+
+
+def test_mnist56_reads_the_course_npy(tmp_path):
+    x = np.random.default_rng(0).random((6, 28, 28)).astype("float32")
+    y = np.array([0, 1, 0, 1, 1, 0])
+    course = np.empty(4, dtype=object)
+    course[:] = [x, y, x[:4], y[:4]]
+    np.save(tmp_path / "mnist56.npy", course, allow_pickle=True)
+    data = load_mnist56(path=str(tmp_path / "mnist56.npy"))
+    assert data.x_train.shape == (6, 28, 28, 1) and data.x_val.shape == (4, 28, 28, 1)
+    assert data.y_train.tolist() == [0, 1, 0, 1, 1, 0]
+
+
+def test_addition_questions_answers_and_decode():
+    questions, answers = addition.make_questions(digits=2, n=50, seed=1, reverse_question=False)
+    assert len(set(questions)) == 50
+    for q, a in zip(questions, answers):
+        assert len(q) == 5 and len(a) == 3
+        left, right = q.split("+")
+        assert int(left) + int(right) == int(a)
+    assert addition.decode(addition.encode(answers)) == answers
+
+
+def test_generated_data_is_cached_by_its_parameters(monkeypatch):
+    first = DATASETS.get("addition").fn(digits=2, n=100)
+    cached = list(base.cache_dir().glob("addition-*.npz"))
+    assert len(cached) == 1
+    original = addition.make_questions
+    monkeypatch.setattr(addition, "make_questions", lambda *a, **k: pytest.fail("regenerated"))
+    again = DATASETS.get("addition").fn(digits=2, n=100)
+    assert np.array_equal(first.x_train, again.x_train) and again.meta["cache"] == first.meta["cache"]
+    monkeypatch.setattr(addition, "make_questions", original)
+    DATASETS.get("addition").fn(digits=2, n=120)
+    assert len(list(base.cache_dir().glob("addition-*.npz"))) == 2
+
+
+def test_digits_split_is_stratified_and_seeded():
+    a, b = DATASETS.get("digits").fn(seed=3), DATASETS.get("digits").fn(seed=3)
+    assert np.array_equal(a.y_val, b.y_val)
+    assert np.bincount(a.y_val).min() >= 30 and a.x_train.shape[1:] == (8, 8, 1)

@@ -1,0 +1,116 @@
+"""Resume: a run killed with SIGKILL continues from its last finished epoch, each epoch exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import yaml
+
+from conftest import NNLAB, nnlab, tiny_digits_config, write_config
+from test_train import history, only_run
+
+
+def _wait_for_epochs(run_dir_parent, n, process, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, "training ended before it could be killed"
+        for state in run_dir_parent.glob("*/checkpoint/state.json"):
+            if json.loads(state.read_text())["epoch"] >= n:
+                return state.parent.parent
+        time.sleep(0.02)
+    raise AssertionError("no epochs finished in time")
+
+
+def test_sigkill_then_resume_has_every_epoch_once(tmp_path, runs_dir):
+    epochs = 40
+    config = write_config(tmp_path / "long.yaml", tiny_digits_config(
+        epochs=epochs, early_stopping={"monitor": "val_loss", "patience": 100, "restore_best_weights": True}))
+    process = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=os.environ.copy())
+    run_dir = _wait_for_epochs(runs_dir, 3, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "running"  # nobody could write anything more ...
+    listed = nnlab("runs").stdout
+    assert f"{run_dir.name}  tiny  interrupted" in listed  # ... but the dead process is noticed
+    state = json.loads((run_dir / "checkpoint" / "state.json").read_text())
+    done = state["epoch"]
+    assert 3 <= done < epochs
+    assert {"wait", "best", "best_epoch"} <= set(state["callbacks"][0])
+    assert state["best_weights"] is not None  # restore_best_weights survives a resume too
+    # A kill between writing history.csv and the checkpoint leaves one row too many: resume cuts it.
+    rows = (run_dir / "history.csv").read_text().splitlines()
+    (run_dir / "history.csv").write_text("\n".join(rows[: done + 1] + [f"{done + 1}" + rows[-1][rows[-1].index(","):]]) + "\n")
+
+    result = nnlab("train", "--resume", run_dir.name[:17])  # an unambiguous prefix
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"run {run_dir.name}: resuming tiny after epoch {done}/{epochs}")
+    assert [int(r["epoch"]) for r in history(run_dir)] == list(range(1, epochs + 1))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert (meta["status"], meta["resumes"], meta["epochs_done"]) == ("completed", 1, epochs)
+    assert meta["duration_s"] >= sum(float(r["time_s"]) for r in history(run_dir))  # the killed part counts too
+
+    again = nnlab("train", "--resume", run_dir.name)
+    assert again.returncode == 2
+    assert again.stderr == f"error: --resume {run_dir.name}: run {run_dir.name} is already completed\n"
+
+
+def test_early_stopping_patience_carries_over_a_resume(tmp_path, runs_dir):
+    """Stopped after epoch 2 of 10 with patience 3 and no improvement since epoch 1: two more epochs, not four."""
+    config = write_config(tmp_path / "es.yaml", tiny_digits_config(
+        epochs=2, optimizer={"name": "sgd", "learning_rate": 1e-9},
+        early_stopping={"monitor": "val_loss", "patience": 3, "min_delta": 0.5}))
+    assert nnlab("train", str(config)).returncode == 0
+    run_dir = only_run(runs_dir)
+    # Make it look like a 10-epoch run interrupted after epoch 2.
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    resolved["train"]["epochs"] = 10
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["callbacks"][0]["wait"] == 1
+
+    result = nnlab("train", "--resume", "latest")
+    assert result.returncode == 0, result.stderr
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3, 4]
+
+
+def test_resume_unknown_run_exits_2(runs_dir):
+    result = nnlab("train", "--resume", "nope")
+    assert (result.returncode, result.stderr) == (2, f"error: no run 'nope' in {runs_dir}\n")
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_exits_130(tmp_path, runs_dir):
+    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=200))
+    process = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=os.environ.copy())
+    run_dir = _wait_for_epochs(runs_dir, 1, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "interrupted"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and "resume" in meta["reason"]
+
+
+def test_resume_after_early_stop_trains_no_further(tmp_path, runs_dir):
+    """Killed after early stopping fired but before evaluation: resume restores best weights and finishes."""
+    config = write_config(tmp_path / "es.yaml", tiny_digits_config(
+        epochs=30, optimizer={"name": "sgd", "learning_rate": 1e-9},
+        early_stopping={"monitor": "val_loss", "patience": 1, "min_delta": 0.5, "restore_best_weights": True}))
+    assert nnlab("train", str(config)).returncode == 0
+    run_dir = only_run(runs_dir)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    result = nnlab("train", "--resume", "latest")
+    assert result.returncode == 0, result.stderr
+    assert "epoch 3" not in result.stdout
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2]
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "completed"

@@ -1,0 +1,55 @@
+"""Run folders: collision-free ids, atomic writes, lookup by id, prefix, path and `latest`."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nnlab import runs
+from nnlab.errors import RunNotFoundError
+
+
+def test_run_ids_never_collide_within_one_second(tmp_path):
+    made = {runs.create_run_dir(tmp_path, "x") for _ in range(50)}
+    assert len(made) == 50 and all(p.is_dir() for p in made)
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "metrics.json"
+    runs.write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with runs.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert runs.read_json(target) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def _run(tmp_path, name):
+    run_dir = tmp_path / name
+    run_dir.mkdir()
+    runs.write_json(run_dir / runs.META, {"status": "completed"})
+    return run_dir
+
+
+def test_find_run_by_id_prefix_path_and_latest(tmp_path):
+    older = _run(tmp_path, "20260101-000000-a-0001")
+    newer = _run(tmp_path, "20260102-000000-b-0002")
+    assert runs.find_run("20260101", tmp_path) == older
+    assert runs.find_run("latest", tmp_path) == newer
+    assert runs.find_run(str(older), tmp_path / "elsewhere") == older
+    assert runs.find_run(newer.name, tmp_path) == newer
+    with pytest.raises(RunNotFoundError, match="ambiguous.*20260102-000000-b-0002, 20260101-000000-a-0001"):
+        runs.find_run("2026", tmp_path)
+    with pytest.raises(RunNotFoundError, match="no run 'zz'"):
+        runs.find_run("zz", tmp_path)
+
+
+def test_a_running_run_whose_process_died_reads_interrupted():
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    meta = runs.new_meta("x", 0, ["nnlab"], {})
+    assert runs.effective_status(meta) == "running"  # this process is alive
+    meta["pid"] = int(dead.stdout)
+    assert runs.effective_status(meta) == "interrupted"
+    assert runs.effective_status({**meta, "pid": os.getpid(), "status": "completed"}) == "completed"
