@@ -168,11 +168,17 @@ def test_report_with_no_runs_is_one_error_line(runs_dir):
 
 # ---------------------------------------------------------------------------------------------
 # Import cost: report and compare never load TensorFlow or Keras.
-@pytest.mark.parametrize("command", ["report", "compare"])
-def test_report_and_compare_never_import_tensorflow(command, runs_dir):
+@pytest.mark.parametrize(("case", "draws"), [("report", True), ("report-again", False), ("report-no-html", False),
+                                             ("compare", True)])
+def test_report_and_compare_never_import_tensorflow(case, draws, runs_dir):
+    """Drawing needs matplotlib; nothing needs TensorFlow. A second report finds fresh plots and draws nothing."""
     make_run(runs_dir, run_id("multiclass", 1), "multiclass")
     make_run(runs_dir, run_id("seq2seq", 2), "seq2seq")
-    args = ["report", run_id("multiclass", 1)] if command == "report" else ["compare", run_id("multiclass", 1), run_id("seq2seq", 2)]
+    args = {"report": ["report", run_id("multiclass", 1)], "report-again": ["report", run_id("multiclass", 1)],
+            "report-no-html": ["report", run_id("multiclass", 1), "--no-html"],
+            "compare": ["compare", run_id("multiclass", 1), run_id("seq2seq", 2)]}[case]
+    if case == "report-again":
+        assert nnlab("report", run_id("multiclass", 1)).returncode == 0
     code = (
         "import sys\n"
         "from nnlab.cli.main import app\n"
@@ -183,7 +189,7 @@ def test_report_and_compare_never_import_tensorflow(command, runs_dir):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "HEAVY [] True" in result.stdout  # drew figures with matplotlib, loaded no TensorFlow
+    assert f"HEAVY [] {draws}" in result.stdout
     assert "Traceback" not in result.stderr
 
 
