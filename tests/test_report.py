@@ -266,6 +266,16 @@ def test_report_html_renders_in_headless_chromium_without_network(real_runs, tmp
     assert 0.02 < ink < 0.9, ink
     assert len(np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50  # text, tables and plots
 
+    # Printed (as PDF): a real PDF of several pages, since the report is longer than one sheet.
+    pdf = tmp_path / "report.pdf"
+    result = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                             "--disable-component-update", "--no-first-run", "--disable-sync",
+                             f"--user-data-dir={tmp_path / 'pdf-profile'}", "--no-pdf-header-footer",
+                             f"--print-to-pdf={pdf}", (run_dir / "report.html").resolve().as_uri()],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and pdf.is_file(), result.stderr[-2000:]
+    assert pdf.read_bytes().startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf.read_bytes())) >= 2
+
 
 def _chromium(page: Path, folder: Path) -> tuple[Path, list[str]]:
     """Screenshot `page` in headless Chromium; return the PNG and the URLs the page itself requested."""
