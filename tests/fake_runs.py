@@ -76,7 +76,8 @@ def make_run(runs_dir: Path, run_id: str, task: str, *, config: dict | None = No
                       for k, v in METRICS[task].items()} for split in ("train", "val")}
     runs.write_json(run_dir / runs.METRICS, scores)
     metric = "accuracy" if task in ("binary", "multiclass", "seq2seq") else "mae"
-    history = [{"epoch": e, "loss": 1.0 / e, metric: 0.5 + 0.1 * e, "val_loss": 1.1 / e, f"val_{metric}": 0.45 + 0.1 * e,
+    history = [{"epoch": e, "loss": 1.0 / e, metric: 0.5 + 0.1 * e,
+                "val_loss": 1.1 / e, f"val_{metric}": 0.45 + 0.1 * e,
                 "learning_rate": 0.001, "time_s": 0.1} for e in range(1, EPOCHS + 1)]
     runs.write_history(run_dir, history)
     sizes = {"train": 64, "val": n_val}

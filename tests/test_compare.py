@@ -110,7 +110,8 @@ def test_compare_needs_two_distinct_runs(runs_dir):
 
 
 def test_flatten_and_differences_are_pure(runs_dir):
-    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}, "f": None}) == {"a.b": 1, "a.c.d": [1, 2], "e": {}, "f": None}
+    nested = {"a": {"b": 1, "c": {"d": [1, 2]}}, "e": {}, "f": None}
+    assert flatten(nested) == {"a.b": 1, "a.c.d": [1, 2], "e": {}, "f": None}
     two_runs(runs_dir, lambda c: c["train"].update(batch_size=64, epochs=4.0))
     comparison = compare_runs([read_run(runs_dir / A), read_run(runs_dir / B)])
     assert comparison.differing == ["train.epochs", "train.batch_size"]  # 4 and 4.0 are different YAML values

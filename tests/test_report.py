@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
-from conftest import NNLAB, nnlab, tiny_digits_config, write_config
+from conftest import nnlab, tiny_digits_config, write_config
 from fake_runs import CLASS_NAMES, TASKS, make_run, write_png
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
@@ -92,7 +92,8 @@ def test_report_every_task_kind(task, runs_dir):
         assert base64.b64encode((run_dir / "plots" / png).read_bytes()).decode() in page
     assert base64.b64encode(stale_bytes).decode() not in page
     assert base64.b64encode((run_dir / "plots" / "curves.png").read_bytes()).decode() in page  # the redrawn one
-    standard = {"curves.png"} | ({"confusion_matrix.png", "confusion_matrix_normalized.png"} if task in CLASS_NAMES else set())
+    standard = {"curves.png"}
+    standard |= {"confusion_matrix.png", "confusion_matrix_normalized.png"} if task in CLASS_NAMES else set()
     standard |= {"predictions_val.png"} if task in ("binary", "regression", "sequence_regression") else set()
     assert {p.name for p in (run_dir / "plots").glob("*.png")} == standard | {"weights_histogram.png"}
     for heading in ("Overview", "Final metrics", "Learning curves", "Inspection plots", "Model", "Configuration"):
@@ -108,7 +109,8 @@ def test_report_reuses_fresh_plots_and_redraws_missing_ones(runs_dir):
     run_dir = make_run(runs_dir, run_id("binary"), "binary")
     assert nnlab("report", "latest").returncode == 0
     drawn = {p.name: p.read_bytes() for p in (run_dir / "plots").glob("*.png")}
-    assert set(drawn) == {"curves.png", "confusion_matrix.png", "confusion_matrix_normalized.png", "predictions_val.png"}
+    assert set(drawn) == {"curves.png", "confusion_matrix.png", "confusion_matrix_normalized.png",
+                          "predictions_val.png"}
     fresh = write_png(run_dir / "plots" / "curves.png", seed=3)  # newer than history.csv: kept as it is
     (run_dir / "plots" / "predictions_val.png").unlink()
 
@@ -268,8 +270,9 @@ def test_report_html_renders_in_headless_chromium_without_network(real_runs, tmp
 
     # Printed (as PDF): a real PDF of several pages, since the report is longer than one sheet.
     pdf = tmp_path / "report.pdf"
-    result = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                             "--disable-component-update", "--no-first-run", "--disable-sync",
+    result = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                             "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                             "--disable-sync",
                              f"--user-data-dir={tmp_path / 'pdf-profile'}", "--no-pdf-header-footer",
                              f"--print-to-pdf={pdf}", (run_dir / "report.html").resolve().as_uri()],
                             capture_output=True, text=True, timeout=120)

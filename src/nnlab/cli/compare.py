@@ -14,8 +14,10 @@ from nnlab.errors import ConfigError
 @handle_errors
 def compare(
     run_refs: list[str] = typer.Argument(..., metavar="RUN", help="Two or more runs: ids, prefixes, paths or latest."),
-    out: Optional[str] = typer.Option(None, "--out", help="Where to write the page (default: compare-<ids>.html beside the runs)."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
+    out: Optional[str] = typer.Option(
+        None, "--out", help="Where to write the page (default: compare-<ids>.html beside the runs)."),
+    runs_dir: Optional[str] = typer.Option(
+        None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
 ) -> None:
     """Compare runs: the config keys that differ, metrics side by side, learning curves overlaid.
 

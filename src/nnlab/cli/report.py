@@ -13,7 +13,8 @@ from nnlab.cli._common import handle_errors
 def report(
     run: str = typer.Argument(..., help="Run id, unique id prefix, run folder path, or latest."),
     html: bool = typer.Option(True, "--html/--no-html", help="Also write report.html into the run folder."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
+    runs_dir: Optional[str] = typer.Option(
+        None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
 ) -> None:
     """Summarise a run: config, data, parameters, metrics per split, confusion matrix or examples.
 

@@ -149,7 +149,10 @@ def config_section(run: RunSummary) -> Section:
     import yaml
 
     essentials = definition_table((k, format_config_value(v)) for k, v in config_essentials(run.config))
-    full = f"<h3>config.yaml (resolved)</h3><pre>{esc(yaml.safe_dump(run.config, sort_keys=False, width=100))}</pre>" if run.config else ""
+    full = ""
+    if run.config:
+        text = yaml.safe_dump(run.config, sort_keys=False, width=100)
+        full = f"<h3>config.yaml (resolved)</h3><pre>{esc(text)}</pre>"
     return Section("config", "Configuration", essentials + full)
 
 
@@ -198,7 +201,8 @@ def confusion_section(run: RunSummary) -> Section | None:
     head = "".join(f"<th>{esc(h)}</th>" for h in ["true \\ predicted", *names])
     body = "".join(
         f"<tr><th>{esc(name)}</th>"
-        + "".join(f'<td class="num{" diag" if i == j else ""}">{int(v)}</td>' for j, v in enumerate(confusion.matrix[i]))
+        + "".join(f'<td class="num{" diag" if i == j else ""}">{int(v)}</td>'
+                  for j, v in enumerate(confusion.matrix[i]))
         + "</tr>"
         for i, name in enumerate(names)
     )
@@ -222,7 +226,8 @@ def per_class_section(run: RunSummary) -> Section | None:
     if rows:
         mean = [float(np.mean([r[i] for r in rows])) for i in (1, 2, 3)]
         rows.append(["macro average", *mean, int(sum(r[4] or 0 for r in rows))])
-    return Section("per-class", "Per-class scores (validation)", table(["class", "precision", "recall", "f1", "support"], rows))
+    header = ["class", "precision", "recall", "f1", "support"]
+    return Section("per-class", "Per-class scores (validation)", table(header, rows))
 
 
 _EXAMPLE = re.compile(r"^(ok|XX)\s+(.*) -> (.*)\s+\(true (.*)\)$")
@@ -233,7 +238,8 @@ def examples_section(run: RunSummary) -> Section | None:
         return None
     parsed = [_EXAMPLE.match(line) for line in run.examples]
     if all(parsed):
-        rows = [["right" if m.group(1) == "ok" else "wrong", m.group(2), m.group(3).strip(), m.group(4)] for m in parsed]
+        rows = [["right" if m.group(1) == "ok" else "wrong", m.group(2), m.group(3).strip(), m.group(4)]
+                for m in parsed]
         right = sum(m.group(1) == "ok" for m in parsed)
         body = (f"<p>{right} of {len(parsed)} shown examples are entirely right.</p>"
                 + table(["", "input", "predicted", "true"], rows, numeric_from=99,
@@ -314,9 +320,10 @@ def write_run_report(run_dir: str | Path, path: str | Path | None = None) -> Pat
 # ---------------------------------------------------------------------------------------------
 # Sections comparing runs.
 def comparison_runs_section(comparison: Comparison) -> Section:
-    rows = [[label, run.run_id, run.name, run.task or "-", run.status, run.epochs_done if run.epochs_done is not None else "-",
+    rows = [[label, run.run_id, run.name, run.task or "-", "-" if run.epochs_done is None else run.epochs_done,
              status_line(run)] for label, run in zip(comparison.labels, comparison.runs)]
-    return Section("runs", "Runs", table(["", "id", "name", "task", "status", "epochs", "duration"], rows, numeric_from=99))
+    header = ["", "id", "name", "task", "epochs", "status"]
+    return Section("runs", "Runs", table(header, rows, numeric_from=99))
 
 
 def comparison_config_section(comparison: Comparison) -> Section:
@@ -325,7 +332,9 @@ def comparison_config_section(comparison: Comparison) -> Section:
     count = len(comparison.differing)
     head = f"<p>{count} of {len(comparison.keys)} config keys differ (highlighted).</p>"
     diff_rows = [[key, *(_cell(v) for v in comparison.values(key))] for key in comparison.differing]
-    diff = table(["key", *labels], diff_rows, numeric_from=99, row_classes=["diff"] * len(diff_rows)) if diff_rows else ""
+    diff = ""
+    if diff_rows:
+        diff = table(["key", *labels], diff_rows, numeric_from=99, row_classes=["diff"] * len(diff_rows))
     all_rows = [[key, *(_cell(v) for v in comparison.values(key))] for key in comparison.keys]
     full = "<h3>All config keys</h3>" + table(["key", *labels], all_rows, numeric_from=99,
                                                row_classes=["diff" if k in differing else "" for k in comparison.keys])
@@ -333,7 +342,8 @@ def comparison_config_section(comparison: Comparison) -> Section:
 
 
 def comparison_metrics_section(comparison: Comparison) -> Section:
-    rows = [[split, name, *(v if v is not None else "-" for v in values)] for split, name, values in comparison.metric_rows()]
+    rows = [[split, name, *(v if v is not None else "-" for v in values)]
+            for split, name, values in comparison.metric_rows()]
     return Section("metrics", "Final metrics", table(["split", "metric", *comparison.labels], rows, numeric_from=2))
 
 

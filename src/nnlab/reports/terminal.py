@@ -69,7 +69,8 @@ def epochs_line(run: RunSummary) -> str:
 def print_run(run: RunSummary, console: Console, *, report_path: Path | None = None, max_examples: int = 10) -> None:
     """The terminal report of one run: facts, config essentials, metrics per split and the task's extras."""
     style = STATUS_STYLE.get(run.status, "")
-    console.print(Text.assemble(("run ", "bold"), (run.run_id, "bold"), f"  ({run.name}, {run.task or 'unknown task'})"), soft_wrap=True)
+    title = Text.assemble(("run ", "bold"), (run.run_id, "bold"), f"  ({run.name}, {run.task or 'unknown task'})")
+    console.print(title, soft_wrap=True)
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim")
     facts.add_column()
@@ -114,7 +115,8 @@ def metrics_table(run: RunSummary) -> Table:
     for split in run.splits:
         table.add_column(split, justify="right")
     for name in run.metric_names():
-        table.add_row(name, *(format_value(run.metrics[s][name]) if name in run.metrics[s] else "-" for s in run.splits))
+        values = (run.metrics[split].get(name) for split in run.splits)
+        table.add_row(name, *("-" if value is None else format_value(value) for value in values))
     return table
 
 
