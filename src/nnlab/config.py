@@ -163,6 +163,12 @@ class EarlyStoppingConfig(_Strict):
     start_from_epoch: int = Field(0, ge=0)
 
 
+class TBPTTConfig(_Strict):
+    """Truncated backpropagation through time: a stateful twin of the model learns from consecutive windows."""
+
+    window: int = Field(50, ge=1, description="time steps per window; states carry over within a batch of sequences")
+
+
 class TrainConfig(_Strict):
     epochs: int = Field(10, ge=1, description="passes over the training data")
     batch_size: int = Field(32, ge=1)
@@ -174,6 +180,8 @@ class TrainConfig(_Strict):
     early_stopping: EarlyStoppingConfig | None = None
     deterministic: bool = Field(False, description="deterministic ops (slower); seeds are always set")
     tensorboard: bool = Field(False, description="write TensorBoard logs into the run folder's tensorboard/")
+    tbptt: TBPTTConfig | None = Field(None, description="truncated BPTT over windows (sequence targets, rnn model)")
+    class_weight: Literal["balanced"] | None = Field(None, description="balanced: weight classes by n / (k * count)")
 
 
 class OutputConfig(_Strict):
@@ -334,6 +342,7 @@ __all__ = [
     "OutputConfig",
     "Params",
     "ScheduleConfig",
+    "TBPTTConfig",
     "TrainConfig",
     "apply_overrides",
     "dump_yaml",

@@ -1,6 +1,6 @@
 """Models: registered builders `build_<name>(spec, **params) -> keras.Model` (importing this loads no Keras)."""
 
-from nnlab.models import mlp, seq2seq, sequential  # noqa: F401  (registers the builders)
+from nnlab.models import autoencoder, cnn_rnn, mlp, rnn, seq2seq, sequential  # noqa: F401  (registers the builders)
 from nnlab.models.base import MODELS
 
 

@@ -138,3 +138,24 @@ def _duration(seconds: float) -> str:
         return f"{minutes}m{seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+class NormalizedError(keras.callbacks.Callback):
+    """Adds the lab's normalised error to each epoch's logs: MSE divided by the variance of the targets.
+
+    `nmse` uses the training targets' variance, `val_nmse` the validation targets'. It must come
+    before RunCheckpoint in the callback list so the values reach history.csv and the progress line.
+    """
+
+    def __init__(self, y_train: np.ndarray, y_val: np.ndarray, mse_key: str = "loss"):
+        super().__init__()
+        self.variances = {"": float(np.var(y_train)), "val_": float(np.var(y_val))}
+        self.mse_key = mse_key
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for prefix, variance in self.variances.items():
+            value = logs.get(prefix + self.mse_key)
+            if value is not None and variance > 0:
+                logs[prefix + "nmse"] = float(value) / variance

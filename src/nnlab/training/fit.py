@@ -15,7 +15,7 @@ from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
 from nnlab.datasets.base import Dataset, one_hot
 from nnlab.errors import ConfigError, RunFailedError
 from nnlab.runs import read_history
-from nnlab.training.callbacks import EpochLogger, RunCheckpoint, read_checkpoint, read_weights
+from nnlab.training.callbacks import EpochLogger, NormalizedError, RunCheckpoint, read_checkpoint, read_weights
 
 DEFAULT_LOSS = {
     "multiclass": "sparse_categorical_crossentropy",
@@ -59,6 +59,14 @@ def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
     return math.ceil(len(dataset.x_train) / batch_size)
 
 
+def _steps(train: TrainConfig, dataset: Dataset) -> int:
+    """Optimizer steps per epoch, which learning-rate schedules count in (truncated BPTT: one per window)."""
+    if train.tbptt is None:
+        return steps_per_epoch(dataset, train.batch_size)
+    windows = math.ceil(dataset.x_train.shape[1] / train.tbptt.window)
+    return max(1, len(dataset.x_train) // train.batch_size) * windows
+
+
 def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     cls = getattr(keras.optimizers, OPTIMIZERS[config.optimizer.name])
     kwargs = config.optimizer.kwargs()
@@ -88,7 +96,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
     """Compile with the configured (or the task's default) optimizer, loss and metrics."""
     train = config.train
     try:
-        optimizer = make_optimizer(train, steps_per_epoch(dataset, train.batch_size))
+        optimizer = make_optimizer(train, _steps(train, dataset))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"train.optimizer: {_first_line(exc)}") from None
     if train.tensorboard and importlib.util.find_spec("tensorboard") is None:
@@ -103,6 +111,10 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
                 lookup(name)
             except (TypeError, ValueError):
                 raise ConfigError(f"{key}: unknown Keras {kind} {name!r}") from None
+    if train.tbptt is not None:
+        from nnlab.training.tbptt import check_tbptt
+
+        check_tbptt(config, dataset)
     model.compile(optimizer=optimizer, loss=loss, metrics=train.metrics or DEFAULT_METRICS[dataset.task])
 
 
@@ -128,6 +140,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     stateful = _callbacks(config)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
+        *_normalized_error(config, dataset, loss),
         *stateful,
         RunCheckpoint(run_dir, stateful, history, resume_state),
         EpochLogger(history, stream),
@@ -136,6 +149,10 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(run_dir) / runs.TENSORBOARD)))
     if resume_state and _stopped_early(resume_state):
         _restore_best_weights(model, config, run_dir, resume_state)  # killed after stopping, before the end
+    elif initial_epoch < train.epochs and train.tbptt is not None:
+        from nnlab.training.tbptt import fit_tbptt
+
+        fit_tbptt(model, config, dataset, callbacks, initial_epoch)
     elif initial_epoch < train.epochs:
         model.fit(
             dataset.x_train,
@@ -146,11 +163,32 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
             shuffle=train.shuffle,
             validation_data=(dataset.x_val, targets(dataset.y_val, dataset, loss)),
             callbacks=callbacks,
+            class_weight=class_weights(train, dataset),
             verbose=0,
         )
     if history and not all(math.isfinite(v) for v in history[-1].values()):
         raise RunFailedError(f"the loss became NaN or infinite in epoch {history[-1]['epoch']}")
     return history
+
+
+def _normalized_error(config: ExperimentConfig, dataset: Dataset, loss: str) -> list[keras.callbacks.Callback]:
+    """The lab's normalised error (MSE / target variance) per epoch for regression tasks trained on MSE."""
+    metric_names = config.train.metrics or DEFAULT_METRICS[dataset.task]
+    key = "loss" if loss in ("mse", "mean_squared_error") else "mse" if "mse" in metric_names else None
+    if dataset.task not in ("regression", "sequence_regression") or key is None:
+        return []
+    return [NormalizedError(dataset.y_train, dataset.y_val, key)]
+
+
+def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | None:
+    """`class_weight: balanced`: n / (classes * count) per class, as scikit-learn defines it."""
+    if config.class_weight is None:
+        return None
+    if dataset.task not in ("multiclass", "binary"):
+        raise ConfigError(f"train.class_weight: needs class labels; this dataset's task is {dataset.task}")
+    labels = np.asarray(dataset.y_train).ravel().astype(int)
+    counts = np.bincount(labels, minlength=max(dataset.spec.output_dim, 2))
+    return {i: float(len(labels) / (len(counts) * c)) for i, c in enumerate(counts) if c > 0}
 
 
 def _stopped_early(state: dict[str, Any]) -> bool:

@@ -1,0 +1,40 @@
+"""The autoencoder's hidden units as images: each unit's input weights on the patch grid (seed 001)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from nnlab import runs
+
+
+def hidden_weight_images(model, patch_shape: tuple[int, int]) -> np.ndarray:
+    """(units, height, width): the input weights of each unit of the layer named "hidden"."""
+    kernel = np.asarray(model.get_layer("hidden").get_weights()[0])  # (inputs, units)
+    return kernel.T.reshape(kernel.shape[1], *patch_shape)
+
+
+def plot_hidden_weights(run_dir: str | Path, model, patch_shape: tuple[int, int]) -> list[Path]:
+    """Write plots/hidden_weights.png: one grayscale tile per hidden unit, each scaled to its own range."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = hidden_weight_images(model, patch_shape)
+    cols = math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, image in zip(axes.ravel(), images):
+        ax.imshow(image, cmap="gray")
+    fig.suptitle(f"input weights of the {len(images)} hidden units")
+    path = Path(run_dir) / runs.PLOTS / "hidden_weights.png"
+    path.parent.mkdir(exist_ok=True)
+    with runs.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    return [path]

@@ -1,0 +1,79 @@
+"""cnn_rnn: a small CNN applied to every frame (TimeDistributed), an RNN over the frames, a dense head."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from nnlab.errors import ConfigError
+from nnlab.models.base import MODELS, one_or_list, output_layer
+from nnlab.models.rnn import SEQUENCE_TASKS, recurrent_stack
+from nnlab.registry import Params
+
+
+class CNNRNNParams(Params):
+    filters: list[int] = Field([16, 32], description="filters of each Conv2D block (conv, relu, max-pool 2)")
+    kernel: int = Field(3, ge=1, description="square kernel size of every Conv2D")
+    frame_dense: int = Field(64, ge=0, description="units of the Dense layer that ends the frame encoder (0: none)")
+    frame_dropout: float = Field(0.0, ge=0, lt=1, description="dropout after the frame encoder")
+    batch_norm: bool = Field(False, description="BatchNormalization after each Conv2D")
+    cell: Literal["simple", "lstm", "gru"] = Field("lstm", description="recurrent cell over the frames")
+    units: Any = Field([64], description="units of each recurrent layer (an int means one layer)")
+    activation: str = Field("tanh", description="recurrent activation")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the recurrent layers' inputs")
+    bidirectional: bool = False
+    dense: list[int] = Field([], description="hidden Dense layers of the head")
+    dense_activation: str = "relu"
+    output_activation: str | None = Field(None, description="default from the task")
+    output_bias: float = Field(0.0, description="initial bias of the output layer, e.g. the mean of a regression target")
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, value: Any) -> Any:
+        value = one_or_list(value, int)
+        if any(u < 1 for u in (value if isinstance(value, list) else [value])):
+            raise ValueError(f"every layer needs at least 1 unit (got {value!r})")
+        return value
+
+
+@MODELS.register(CNNRNNParams)
+def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropout=0.0, batch_norm=False, cell="lstm",
+                  units=(64,), activation="tanh", dropout=0.0, bidirectional=False, dense=(), dense_activation="relu",
+                  output_activation=None, output_bias=0.0):
+    """Per-frame Conv2D blocks + Flatten (+ Dense) wrapped in TimeDistributed, then RNN layers and the task's head."""
+    import keras
+    from keras import layers
+
+    if len(spec.input_shape) != 4:
+        raise ConfigError(f"model.name: cnn_rnn needs sequences of images (time, height, width, channels); "
+                          f"this dataset's inputs are {spec.input_shape}")
+    frame_shape = tuple(spec.input_shape[1:])
+    encoder = keras.Sequential(name="frame_encoder")
+    encoder.add(keras.Input(frame_shape))
+    for n in filters:
+        encoder.add(layers.Conv2D(n, kernel, padding="same", use_bias=not batch_norm))
+        if batch_norm:
+            encoder.add(layers.BatchNormalization())
+        encoder.add(layers.Activation("relu"))
+        encoder.add(layers.MaxPooling2D(2))
+    encoder.add(layers.Flatten())
+    if frame_dense:
+        encoder.add(layers.Dense(frame_dense, activation="relu"))
+    if frame_dropout:
+        encoder.add(layers.Dropout(frame_dropout))
+
+    per_step = spec.task in SEQUENCE_TASKS
+    model = keras.Sequential(name=f"cnn_{cell}")
+    model.add(keras.Input(spec.input_shape))
+    model.add(layers.TimeDistributed(encoder, name="frames"))
+    for layer in recurrent_stack(units if isinstance(units, int) else list(units), cell, activation, dropout,
+                                 bidirectional=bidirectional, return_sequences=per_step):
+        model.add(layer)
+    for n in dense:
+        model.add(layers.Dense(n, activation=dense_activation))
+    head = output_layer(spec, output_activation)
+    if output_bias:
+        head.bias_initializer = keras.initializers.Constant(output_bias)
+    model.add(head)
+    return model

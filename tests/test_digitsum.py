@@ -1,0 +1,58 @@
+"""digitsum and cnn_rnn: sequences of MNIST images -> digit sums, on small IDX files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from conftest import nnlab, write_config
+from nnlab.datasets.digitsum import load_digitsum
+from nnlab.datasets.mnist import read_mnist
+
+
+def test_digitsum_groups_images_in_order_and_keeps_frame_labels(mnist_idx):
+    arrays, _ = read_mnist()
+    data = load_digitsum(length=10, val_images=100)
+    assert data.sizes() == {"train": 20, "val": 10, "test": 10}
+    assert data.x_train.shape == (20, 10, 28, 28, 1) and data.task == "regression"
+    np.testing.assert_array_equal(data.frame_labels["train"][0], arrays["y_train"][:10])
+    np.testing.assert_array_equal(data.y_train[:, 0], arrays["y_train"][:200].reshape(20, 10).sum(axis=1))
+    np.testing.assert_array_equal(data.y_test[:, 0], arrays["y_test"].reshape(10, 10).sum(axis=1))
+    np.testing.assert_array_equal(data.frame_labels["val"].ravel(), arrays["y_train"][200:])  # the last 100 images
+    assert "test: the 10,000 test images in order" in data.meta["split"]
+
+
+def test_digitsum_resample_and_running_sum(mnist_idx):
+    data = load_digitsum(length=5, val_images=50, resample=2, running_sum=True)
+    assert len(data.x_train) == 3 * 50  # 250 images / 5, three groupings
+    assert data.task == "sequence_regression" and data.y_train.shape == (150, 5, 1)
+    np.testing.assert_array_equal(data.y_train[..., 0], np.cumsum(data.frame_labels["train"], axis=1))
+    # the regroupings reuse training images only: their digit counts match the first grouping's
+    counts = [np.bincount(data.frame_labels["train"][i * 50 : (i + 1) * 50].ravel(), minlength=10) for i in range(3)]
+    assert (counts[0] == counts[1]).all() and (counts[0] == counts[2]).all()
+
+
+def test_cnn_rnn_trains_on_digitsum_and_reports_test_mae(mnist_idx, tmp_path):
+    config = write_config(tmp_path / "ds.yaml", {
+        "name": "ds", "data": {"name": "digitsum", "length": 4, "val_images": 60},
+        "model": {"name": "cnn_rnn", "filters": [4], "frame_dense": 8, "cell": "gru", "units": 8, "output_bias": 18.0},
+        "train": {"epochs": 2, "batch_size": 16},
+    })
+    result = nnlab("train", str(config), env={"NNLAB_RUNS_DIR": str(tmp_path / "runs")})
+    assert result.returncode == 0, result.stderr
+    run_dir = next((tmp_path / "runs").iterdir())
+    scores = json.loads((run_dir / "metrics.json").read_text())
+    assert set(scores) == {"train", "val", "test"}
+    assert 0 < scores["test"]["mae"] < 30
+    summary = (run_dir / "summary.txt").read_text()
+    assert "TimeDistributed" in summary and "GRU" in summary
+    inspected = nnlab("inspect", "latest", "--sample", "1", env={"NNLAB_RUNS_DIR": str(tmp_path / "runs")})
+    assert inspected.returncode == 0, inspected.stderr
+    assert inspected.stdout.count(".png") == 2
+
+
+def test_cnn_rnn_rejects_flat_inputs(tmp_path):
+    config = write_config(tmp_path / "bad.yaml", {"name": "bad", "data": {"name": "digits"}, "model": {"name": "cnn_rnn"}})
+    result = nnlab("train", str(config), "--dry-run")
+    assert result.returncode == 2 and "cnn_rnn needs sequences of images" in result.stderr
