@@ -231,6 +231,7 @@ def test_real_run_report_and_tensorboard_logs(real_runs):
     assert re.search(r"^accuracy +\d\.\d{4} +\d\.\d{4}$", out, re.M)
     assert re.search(r"^true \\ pred +0 +1 +2 +3 +4 +5 +6 +7 +8 +9$", out, re.M)
     assert f"tensorboard --logdir {with_tensorboard / 'tensorboard'}" in out
+    assert re.search(r"^train\.tensorboard +true *$", out, re.M)  # switches that are on are config essentials
     page = (with_tensorboard / "report.html").read_text()
     assert_offline(page)
     assert {"learning curves", "confusion matrix (counts)", "confusion matrix (normalised)"} <= set(images(page))

@@ -53,6 +53,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.85rem; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 .figures figure { flex: 1 1 420px; }
+.figures.stack figure { flex-basis: 100%; }
 footer { margin-top: 2rem; color: #777; font-size: 0.8rem; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
@@ -271,7 +272,7 @@ def inspection_section(run: RunSummary) -> Section | None:
         return None
     figures = "".join(image(p.read_bytes(), p.stem.replace("_", " "), p.relative_to(run.run_dir).as_posix())
                       for p in found)
-    return Section("inspection", "Inspection plots", f'<div class="figures">{figures}</div>')
+    return Section("inspection", "Inspection plots", f'<div class="figures stack">{figures}</div>')
 
 
 def run_sections(run: RunSummary) -> list[Section]:

@@ -265,11 +265,13 @@ def config_essentials(config: dict[str, Any]) -> list[tuple[str, Any]]:
     for key in ("loss", "metrics"):
         if train.get(key):
             out.append((f"train.{key}", _short(train[key])))
-    for key in ("lr_schedule", "early_stopping"):
-        value = train.get(key)
+    shown = {"epochs", "batch_size", "optimizer", "loss", "metrics", "shuffle"}
+    for key, value in train.items():  # schedules, early stopping, truncated BPTT, switches that are on
+        if key in shown or value is None or value is False:
+            continue
         if isinstance(value, dict):
-            args = ", ".join(f"{k}={_short(v)}" for k, v in value.items() if v is not None)
-            out.append((f"train.{key}", args))
+            value = ", ".join(f"{k}={_short(v)}" for k, v in value.items() if v is not None)
+        out.append((f"train.{key}", value))
     if "seed" in config:
         out.append(("seed", config["seed"]))
     return out
