@@ -92,6 +92,7 @@ def test_class_weight_needs_class_labels(tmp_path):
     result = nnlab("train", str(config), env={"NNLAB_RUNS_DIR": str(tmp_path / "runs")})
     assert result.returncode == 2
     assert "train.class_weight: needs class labels" in result.stderr
+    assert not (tmp_path / "runs").exists()  # caught before a run folder is made
 
 
 def test_balanced_class_weights():

@@ -55,7 +55,7 @@ def parameter_counts(model) -> dict[str, int]:
 
 def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path | None = None,
           device: str = "auto", dry_run: bool = False, command: list[str] | None = None,
-          stream: TextIO = sys.stdout) -> Path | None:
+          stream: TextIO | None = None) -> Path | None:
     """Train the experiment a YAML file describes; return its run folder (None for a dry run)."""
     config = load_config(config_path, overrides)
     return train_config(config, source=str(config_path), overrides=overrides, runs_dir=runs_dir, device=device,
@@ -64,8 +64,9 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), 
 
 def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] | tuple[str, ...] = (),
                  runs_dir: str | Path | None = None, device: str = "auto", dry_run: bool = False,
-                 command: list[str] | None = None, stream: TextIO = sys.stdout) -> Path | None:
+                 command: list[str] | None = None, stream: TextIO | None = None) -> Path | None:
     """Train a validated config (what sweeps call per trial); `source` names where it came from."""
+    stream = stream or sys.stdout
     device_info, dataset, model = _prepare(config, source, device)
     counts = parameter_counts(model)
     if dry_run:
@@ -95,8 +96,9 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
 
 
 def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "auto",
-           command: list[str] | None = None, stream: TextIO = sys.stdout) -> Path:
+           command: list[str] | None = None, stream: TextIO | None = None) -> Path:
     """Continue a stopped run from its last finished epoch."""
+    stream = stream or sys.stdout
     run_dir = runs.find_run(run_ref, runs_dir or runs.default_runs_dir())
     meta = runs.read_json(run_dir / runs.META)
     status = runs.effective_status(meta)

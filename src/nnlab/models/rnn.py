@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from nnlab.errors import ConfigError
-from nnlab.models.base import MODELS, one_or_list, output_layer, per_layer
+from nnlab.models.base import MODELS, flat_output_layers, one_or_list, output_layer, per_layer
 from nnlab.registry import Params
 
 CELLS = {"simple": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
@@ -96,5 +96,7 @@ def build_rnn(spec, cell="lstm", units=(32,), activation="tanh", dropout=0.0, re
         model.add(layer)
     for n in dense:
         model.add(layers.Dense(n, activation=dense_activation))
-    model.add(output_layer(spec, output_activation))  # Dense acts on every step of a 3-D input
+    # Dense acts on every step of a 3-D input; after the last state, sequence targets are reshaped.
+    for layer in [output_layer(spec, output_activation)] if per_step else flat_output_layers(spec, output_activation):
+        model.add(layer)
     return model

@@ -115,6 +115,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
         from nnlab.training.tbptt import check_tbptt
 
         check_tbptt(config, dataset)
+    class_weights(train, dataset)  # a bad class_weight stops here, before a run folder exists
     model.compile(optimizer=optimizer, loss=loss, metrics=train.metrics or DEFAULT_METRICS[dataset.task])
 
 
