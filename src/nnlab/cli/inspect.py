@@ -1,4 +1,4 @@
-"""`nnlab inspect`: plots of what a trained model does with one validation example."""
+"""`nnlab inspect`: draw what a trained model does with one validation example."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ from nnlab.cli._common import handle_errors
 
 @handle_errors
 def inspect(
-    run: str = typer.Argument(..., help="Run id, prefix, path or latest."),
-    sample: int = typer.Option(0, "--sample", help="Index of the validation example to show."),
-    layer: Optional[str] = typer.Option(None, "--layer", help="Only this layer (default: all that apply)."),
-    after_pool: bool = typer.Option(False, "--after-pool", help="CNN runs: feature maps after pooling."),
+    run: str = typer.Argument(..., help="Run id, unique prefix, folder, or latest."),
+    sample: int = typer.Option(0, "--sample", min=0, help="Index of the validation example to feed through."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Only this layer (by name)."),
+    after_pool: bool = typer.Option(False, "--after-pool", help="Show pooling outputs instead of conv outputs."),
     runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs [default: runs]."),
 ) -> None:
-    """Write plots for one validation example into the run's plots/ folder.
+    """Draw one validation example's path through a trained model as PNGs in the run's plots/ folder.
 
-    Example: nnlab inspect latest --sample 3
+    CNNs: the input image, a grid of every channel of each conv (or, with --after-pool, pooling) layer's
+    output, and the first conv layer's kernels. RNNs: input, target and prediction over time, and every
+    hidden unit's activation per recurrent layer. Autoencoders: the hidden units' input weights.
+    Prints the paths.
+
+    Example: nnlab inspect latest --sample 2 --after-pool
     """
     from nnlab import runs
     from nnlab.inspect import inspect_run

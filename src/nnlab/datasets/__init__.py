@@ -1,6 +1,8 @@
 """Datasets: registered loaders `load_<name>(**params) -> Dataset` (importing this loads no Keras)."""
 
-from nnlab.datasets import addition, digits, digitsum, har, mnist, patches, pulse  # noqa: F401  (registers the loaders)
+from nnlab.datasets import (  # noqa: F401  (registers the loaders)
+    addition, cifar10, digits, digitsum, har, mnist, patches, pulse, shapes,
+)
 from nnlab.datasets.base import DATASETS, TASKS, Dataset, DatasetSpec
 
 

@@ -40,6 +40,7 @@ class DatasetSpec:
     output_dim: int  # classes (multiclass), 1 (binary), targets (regression), vocabulary (seq2seq)
     output_length: int | None = None  # time steps of sequence targets
     class_names: tuple[str, ...] | None = None
+    augment: dict[str, Any] | None = None  # on-the-fly image augmentation for the model input (data.augment)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from nnlab.datasets.base import (
     split_off,
     take_first,
 )
+from nnlab.datasets.images import AugmentParams, augment_spec
 from nnlab.errors import ConfigError
 
 IDX_FILES = {
@@ -34,13 +35,15 @@ class MnistParams(DataParams):
     normalize: bool = Field(True, description="scale pixels to [0, 1]")
     flatten: bool = Field(False, description="784 features instead of 28x28x1 images")
     download: bool = Field(True, description="try Keras's download when no local file is found")
+    augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training (images only)")
 
 
 class Mnist56Params(DataParams):
     n_train: int | None = Field(2000, ge=1, description="training 5s and 6s (the lab used 2,000)")
     path: str | None = Field(None, description="the course's mnist56.npy, mnist.npz or an IDX folder")
-    normalize: bool = True
+    normalize: bool = Field(True, description="scale pixels to [0, 1] (a .npy already in [0, 1] is left as is)")
     download: bool = True
+    augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training")
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -95,7 +98,8 @@ def _images(x: np.ndarray, normalize: bool, flatten: bool) -> np.ndarray:
 
 
 @DATASETS.register(MnistParams)
-def load_mnist(n_train=None, n_val=None, val_split=None, seed=0, path=None, normalize=True, flatten=False, download=True) -> Dataset:
+def load_mnist(n_train=None, n_val=None, val_split=None, seed=0, path=None, normalize=True, flatten=False, download=True,
+               augment=None) -> Dataset:
     """Real MNIST, 28x28 digits, 10 classes; validation is the 10,000 test images unless val_split is set."""
     arrays, source = read_mnist(path, download)
     x_train = _images(arrays["x_train"], normalize, flatten)
@@ -107,20 +111,22 @@ def load_mnist(n_train=None, n_val=None, val_split=None, seed=0, path=None, norm
         x_train, x_val, y_train, y_val = split_off(x_train, y_train, val_split, seed, stratify=True)
     x_train, y_train = take_first(n_train, x_train, y_train)
     x_val, y_val = take_first(n_val, x_val, y_val)
-    spec = DatasetSpec("multiclass", x_train.shape[1:], 10, class_names=tuple(str(d) for d in range(10)))
+    if flatten and augment_spec(augment):
+        raise ConfigError("data.augment: needs images; drop data.flatten (the mlp model flattens images itself)")
+    spec = DatasetSpec("multiclass", x_train.shape[1:], 10, class_names=tuple(str(d) for d in range(10)),
+                       augment=augment_spec(augment))
     return Dataset(x_train, y_train, x_val, y_val, spec, x_test, y_test, meta={"source": "real", "path": source})
 
 
 @DATASETS.register(Mnist56Params)
-def load_mnist56(n_train=2000, n_val=None, val_split=None, seed=0, path=None, normalize=True, download=True) -> Dataset:
+def load_mnist56(n_train=2000, n_val=None, val_split=None, seed=0, path=None, normalize=True, download=True,
+                 augment=None) -> Dataset:
     """MNIST 5s vs 6s, binary (5 -> 0, 6 -> 1); validation is every 5 and 6 of the test set (1,850)."""
     if path and Path(path).suffix == ".npy":
         check_path(path)
-        x_train, y_train, x_val, y_val = np.load(path, allow_pickle=True)
-        x_train, x_val = (np.asarray(x, dtype="float32") for x in (x_train, x_val))
-        if x_train.ndim == 3:
-            x_train, x_val = x_train[..., None], x_val[..., None]
-        y_train, y_val = (np.asarray(y, dtype="float32").reshape(-1) for y in (y_train, y_val))
+        x_train, y_train, x_val, y_val = _read_mnist56_npy(Path(path))
+        if normalize and max(x_train.max(), x_val.max()) > 1:
+            x_train, x_val = x_train / 255.0, x_val / 255.0
         source = path
     else:
         arrays, source = read_mnist(path, download)
@@ -132,8 +138,27 @@ def load_mnist56(n_train=2000, n_val=None, val_split=None, seed=0, path=None, no
         x_train, x_val, y_train, y_val = split_off(x_train, y_train, val_split, seed, stratify=True)
     x_train, y_train = take_first(n_train, x_train, y_train)
     x_val, y_val = take_first(n_val, x_val, y_val)
-    spec = DatasetSpec("binary", x_train.shape[1:], 1, class_names=("5", "6"))
+    spec = DatasetSpec("binary", x_train.shape[1:], 1, class_names=("5", "6"), augment=augment_spec(augment))
     return Dataset(x_train, y_train, x_val, y_val, spec, meta={"source": "real", "path": source})
+
+
+def _read_mnist56_npy(path: Path) -> tuple[np.ndarray, ...]:
+    """The course's mnist56.npy: an object array (xtrain, ytrain, xval, yval), labels 0 (five) and 1 (six)."""
+    try:
+        parts = np.load(path, allow_pickle=True)
+        x_train, y_train, x_val, y_val = parts
+        x_train, x_val = (np.asarray(x, dtype="float32") for x in (x_train, x_val))
+        y_train, y_val = (np.asarray(y, dtype="float32").reshape(-1) for y in (y_train, y_val))
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConfigError(f"data.path: {path}: expected the course's mnist56.npy (xtrain, ytrain, xval, yval): "
+                          f"{type(exc).__name__}") from None
+    if x_train.ndim == 3:
+        x_train, x_val = x_train[..., None], x_val[..., None]
+    if x_train.ndim != 4 or len(x_train) != len(y_train) or len(x_val) != len(y_val):
+        raise ConfigError(f"data.path: {path}: image and label counts or shapes do not match")
+    if not set(np.unique(np.concatenate([y_train, y_val]))) <= {0.0, 1.0}:
+        raise ConfigError(f"data.path: {path}: labels must be 0 (five) and 1 (six)")
+    return x_train, y_train, x_val, y_val
 
 
 def _five_six(x: np.ndarray, y: np.ndarray, normalize: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -1,41 +1,61 @@
-"""Inspect a finished run: plots of what the trained model does with one validation example."""
+"""Looking inside a trained run: feature maps, kernels or hidden states, drawn into the run's plots/ folder.
+
+`inspect_run` loads the run's model.keras and dataset, then hands them to the first inspector module that
+`handles` the model. Each inspector module exposes `handles(model) -> bool` and
+`inspect(model, dataset, run_dir, *, sample, layer, after_pool) -> list[Path]`; add a module to INSPECTORS to
+teach `nnlab inspect` a new kind of model.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
-from nnlab import runs
 from nnlab.errors import ConfigError
+
+INSPECTORS: tuple[str, ...] = (
+    "nnlab.inspect.images",  # models with Conv2D layers: input image, feature-map grids, first-layer kernels
+    "nnlab.inspect.sequences",  # recurrent models: input/target/prediction and hidden units over time
+    "nnlab.inspect.weights",  # the sparse autoencoder: each hidden unit's input weights as an image
+)
 
 
 def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, after_pool: bool = False) -> list[Path]:
-    """Write the run's inspection plots for validation example `sample` into its plots/ folder; return the paths."""
-    from nnlab import datasets
+    """Write the inspection PNGs for validation example `sample` of a run; return their paths."""
+    run_dir = Path(run_dir)
+    model, dataset = load_run(run_dir)
+    for module_name in INSPECTORS:
+        inspector = importlib.import_module(module_name)
+        if inspector.handles(model):
+            return inspector.inspect(model, dataset, run_dir, sample=sample, layer=layer, after_pool=after_pool)
+    kinds = ", ".join(sorted({type(layer).__name__ for layer in model.layers}))
+    raise ConfigError(f"{run_dir.name}: nnlab inspect has no view for this model (layers: {kinds})")
+
+
+def load_run(run_dir: Path):
+    """The run's trained model (model.keras) and its dataset, loaded from the run's own config.yaml."""
+    from nnlab import datasets, runs
     from nnlab.config import load_config
     from nnlab.training import backend
 
-    run_dir = Path(run_dir)
+    model_path = run_dir / runs.MODEL
+    if not model_path.is_file():
+        raise ConfigError(f"{run_dir.name}: no {runs.MODEL} (the run did not finish, or output.save_model was false)")
     config = load_config(run_dir / runs.CONFIG)
-    if not (run_dir / runs.MODEL).is_file():
-        raise ConfigError(f"{run_dir.name}: no {runs.MODEL} (the run did not finish, or output.save_model was off)")
     backend.configure("auto", seed=config.seed)
     import keras
 
-    from nnlab.models import layers  # noqa: F401  (registers the custom objects saved models refer to)
-    from nnlab.inspect.sequences import inspect_sequences, recurrent_layers
+    from nnlab.models import layers  # noqa: F401  (registers the custom layers saved models refer to)
 
-    dataset = datasets.load(config.data)
-    model = keras.models.load_model(run_dir / runs.MODEL, compile=False)
-    if recurrent_layers(model):
-        if after_pool:
-            raise ConfigError("--after-pool: is for convolutional runs; this run's model is recurrent")
-        return inspect_sequences(run_dir, model, dataset, sample, layer)
-    if model.name == "autoencoder":
-        from nnlab.inspect.weights import plot_hidden_weights
-
-        return plot_hidden_weights(run_dir, model, tuple(dataset.meta["patch_shape"]))
-    raise ConfigError(f"{run_dir.name}: model {model.name!r} has no recurrent layer and is no autoencoder; "
-                      "this build of nnlab inspect plots recurrent and autoencoder runs only")
+    model = keras.models.load_model(model_path, compile=False)
+    return model, datasets.load(config.data)
 
 
-__all__ = ["inspect_run"]
+def pick_sample(dataset, sample: int):
+    """(x, y) of validation example `sample`, with a clear error when it does not exist."""
+    if not 0 <= sample < len(dataset.x_val):
+        raise ConfigError(f"--sample: {sample} is out of range (the validation set has {len(dataset.x_val)} examples)")
+    return dataset.x_val[sample : sample + 1], dataset.y_val[sample]
+
+
+__all__ = ["INSPECTORS", "inspect_run", "load_run", "pick_sample"]

@@ -133,3 +133,13 @@ def _save(fig, path: Path) -> Path:
         fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return path
+
+
+def handles(model) -> bool:
+    return bool(recurrent_layers(model))
+
+
+def inspect(model, dataset, run_dir: Path, *, sample: int, layer: str | None = None, after_pool: bool = False) -> list[Path]:
+    if after_pool:
+        raise ConfigError("--after-pool: is for convolutional runs; this run's model is recurrent")
+    return inspect_sequences(run_dir, model, dataset, sample, layer)

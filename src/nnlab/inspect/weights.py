@@ -38,3 +38,12 @@ def plot_hidden_weights(run_dir: str | Path, model, patch_shape: tuple[int, int]
         fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return [path]
+
+
+def handles(model) -> bool:
+    return model.name == "autoencoder"
+
+
+def inspect(model, dataset, run_dir: Path, *, sample: int, layer: str | None = None, after_pool: bool = False) -> list[Path]:
+    """The autoencoder has one picture to show, whatever the sample: its hidden units' input weights."""
+    return plot_hidden_weights(run_dir, model, tuple(dataset.meta["patch_shape"]))

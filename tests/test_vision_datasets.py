@@ -1,0 +1,165 @@
+"""Vision loaders: course PNG folders (crt, r3), the shape generators and their cache, mnist56.npy, CIFAR-10."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import nnlab
+from nnlab.datasets.base import cache_dir
+from nnlab.datasets.cifar10 import load_cifar10
+from nnlab.datasets.mnist import load_mnist56
+from nnlab.datasets.shapes import load_crt, load_r3
+from nnlab.errors import ConfigError, DataNotFoundError
+from vision_data import read_batch_images, write_cifar_batches, write_course_folder
+
+
+# ---------------------------------------------------------------------------------------------
+# crt / r3 course folders
+@pytest.mark.parametrize("separator", [" ", ","])
+def test_crt_reads_the_course_folder_from_the_data_dir(tmp_path, separator):
+    labels = write_course_folder(tmp_path / "data" / "crt", "crt", separator=separator)
+    dataset = load_crt()
+    assert dataset.meta["source"] == "real"
+    assert dataset.x_train.shape == (6, 64, 64, 1) and dataset.x_val.shape == (4, 64, 64, 1)
+    np.testing.assert_array_equal(dataset.y_train, labels["trn"])
+    np.testing.assert_array_equal(dataset.y_val, labels["val"])
+    # channel 0 / 255: image i has a bar of value 200 + i at a row given by its label
+    label, first = labels["trn"][0], dataset.x_train[0, :, :, 0]
+    assert first[15 + 10 * label, 30] == pytest.approx(200 / 255)
+    assert first.max() <= 1.0 and dataset.class_names == ("circle", "rectangle", "triangle")
+
+
+def test_r3_reads_a_folder_given_as_data_path_with_tst_for_validation(tmp_path):
+    folder = tmp_path / "course"
+    write_course_folder(folder, "r3")
+    (folder / "r3-val").rename(folder / "r3-tst")
+    (folder / "r3-val_trg.csv").rename(folder / "r3-tst_trg.csv")
+    dataset = load_r3(path=str(folder))
+    assert dataset.meta == {"source": "real", "path": str(folder)}
+    assert len(dataset.x_val) == 4 and dataset.class_names == ("square", "horizontal", "vertical")
+
+
+def test_course_folder_errors_name_the_problem(tmp_path):
+    folder = tmp_path / "course"
+    write_course_folder(folder, "crt")
+    (folder / "crt-trn_trg.csv").write_text("1 0 0\n")
+    with pytest.raises(ConfigError, match="crt-trn_trg.csv has 1 rows for 6 images"):
+        load_crt(path=str(folder))
+    with pytest.raises(DataNotFoundError, match=r"crt-trn/img_00001.png"):
+        load_crt(source="files")
+    with pytest.raises(ConfigError, match="data.path: .* does not exist"):
+        load_crt(path=str(tmp_path / "nowhere"))
+
+
+# ---------------------------------------------------------------------------------------------
+# generators
+def test_crt_generator_is_cached_and_deterministic():
+    first = load_crt(n_train=30, n_val=12, seed=3)
+    assert first.meta["source"] == "generated" and first.meta["generator"]["seed"] == 3
+    cached = list(cache_dir().glob("crt-*.npz"))
+    assert len(cached) == 1
+    again = load_crt(n_train=30, n_val=12, seed=3)
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+    assert len(list(cache_dir().glob("crt-*.npz"))) == 1  # read back, not regenerated
+    other = load_crt(n_train=30, n_val=12, seed=4)
+    assert not np.array_equal(first.x_train, other.x_train)
+    assert first.x_train.shape == (30, 64, 64, 1) and 0 <= first.x_train.min() and first.x_train.max() <= 1
+    assert set(np.unique(first.y_train)) == {0, 1, 2}
+    # every image holds one shape of reasonable size: between a radius-8 circle's area and the whole image
+    area = first.x_train.sum(axis=(1, 2, 3))
+    assert (area > 50).all() and (area < 64 * 64 / 2).all()
+
+
+def test_r3_generator_keeps_the_aspect_margin_and_proportions():
+    dataset = load_r3(n_train=300, n_val=10, margin=0.5, proportions=[0.6, 0.2, 0.2])
+    masks = dataset.x_train[..., 0] > 0.5
+    heights = masks.any(axis=2).sum(axis=1)
+    widths = masks.any(axis=1).sum(axis=1)
+    ratio = widths / heights
+    y = dataset.y_train
+    assert np.all(ratio[y == 0] == 1)
+    assert np.all(ratio[y == 1] >= 1.5) and np.all(1 / ratio[y == 2] >= 1.5)
+    shares = np.bincount(y, minlength=3) / len(y)
+    assert 0.5 < shares[0] < 0.7 and shares[1] < 0.3 and shares[2] < 0.3
+
+
+def test_generator_options_are_validated(tmp_path):
+    from conftest import write_config
+    from nnlab.config import load_config
+
+    path = write_config(tmp_path / "r3.yaml", {"data": {"name": "r3", "proportions": [1, 1]}, "model": {"name": "mlp"}})
+    with pytest.raises(ConfigError, match=r"data.proportions: expected three non-negative shares"):
+        load_config(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# mnist56 from the course's .npy
+def test_mnist56_reads_the_course_npy(tmp_path):
+    rng = np.random.default_rng(0)
+    parts = np.empty(4, dtype=object)
+    parts[0], parts[1] = rng.random((30, 28, 28)).astype("float32"), (np.arange(30) % 2).astype("float64")
+    parts[2], parts[3] = rng.random((12, 28, 28)).astype("float32"), (np.arange(12) % 2).astype("float64")
+    path = tmp_path / "mnist56.npy"
+    np.save(path, parts, allow_pickle=True)
+    dataset = load_mnist56(path=str(path), n_train=20)
+    assert dataset.task == "binary" and dataset.class_names == ("5", "6")
+    assert dataset.x_train.shape == (20, 28, 28, 1) and dataset.x_val.shape == (12, 28, 28, 1)
+    np.testing.assert_allclose(dataset.x_train[:, :, :, 0], parts[0][:20])  # already in [0, 1]: not rescaled
+    np.testing.assert_array_equal(dataset.y_val, np.arange(12) % 2)
+
+
+def test_mnist56_rejects_a_npy_with_other_labels(tmp_path):
+    parts = np.empty(4, dtype=object)
+    parts[0], parts[1] = np.zeros((4, 28, 28)), np.array([5, 6, 5, 6])
+    parts[2], parts[3] = np.zeros((2, 28, 28)), np.array([5, 6])
+    np.save(tmp_path / "m.npy", parts, allow_pickle=True)
+    with pytest.raises(ConfigError, match="labels must be 0"):
+        load_mnist56(path=str(tmp_path / "m.npy"))
+
+
+def test_mnist56_from_idx_is_fives_against_sixes(mnist_idx):
+    from nnlab.datasets.mnist import read_idx
+
+    dataset = load_mnist56()
+    test_labels = read_idx(mnist_idx / "t10k-labels-idx1-ubyte.gz")
+    assert len(dataset.x_val) == np.isin(test_labels, [5, 6]).sum()
+    assert dataset.y_val.sum() == (test_labels == 6).sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10
+def test_cifar10_reads_keras_pickle_batches(tmp_path):
+    batches = write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=4, test=10)
+    dataset = load_cifar10(download=False)
+    images, labels = read_batch_images(batches / "data_batch_1")
+    assert dataset.x_train.shape == (20, 32, 32, 3) and dataset.x_val.shape == (10, 32, 32, 3)
+    np.testing.assert_allclose(dataset.x_train[:4], images / 255.0, rtol=1e-6)  # pixel layout (rows, cols, rgb)
+    np.testing.assert_array_equal(dataset.y_train[:4], labels)
+    assert dataset.meta["subset"] is True and dataset.meta["path"] == str(batches)
+    assert dataset.class_names[0] == "airplane" and dataset.x_test is None
+
+
+def test_cifar10_npz_and_val_split(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "c.npz"
+    np.savez(path, x_train=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), y_train=np.arange(40)[:, None] % 10,
+             x_test=rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), y_test=np.arange(10) % 10)
+    dataset = load_cifar10(path=str(path), val_split=0.25, download=False)
+    assert (len(dataset.x_train), len(dataset.x_val), len(dataset.x_test)) == (30, 10, 10)
+    assert dataset.meta["subset"] is True and dataset.y_train.ndim == 1
+
+
+def test_cifar10_missing_files_exit_2_with_one_line(tmp_path):
+    result = nnlab("train", "configs/cifar10_cnn.yaml", "data.download=false")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "cifar-10-batches-py/" in lines[0] and "$NNLAB_DATA_DIR/cifar10/" in lines[0]
+
+
+def test_cifar10_bad_batch_is_a_config_error(tmp_path):
+    batches = write_cifar_batches(tmp_path / "data" / "cifar10")
+    (batches / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(ConfigError, match="not a CIFAR-10 batch"):
+        load_cifar10(download=False)

@@ -1,0 +1,137 @@
+"""Vision runs end to end: the configs train on tiny real-format files, binary and multi-class results land in
+the run folder, augmentation is active only in training, and `nnlab inspect` draws the feature maps."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CONFIGS, nnlab
+from nnlab import experiment, runs
+from vision_data import write_cifar_batches
+
+TINY = ["train.epochs=1", "output.plots=false"]
+
+
+def only_run(runs_dir):
+    found = runs.list_runs(runs_dir)
+    assert len(found) == 1
+    return found[0]
+
+
+@pytest.mark.parametrize("config", ["cifar10_cnn", "cifar10_cnn_bn", "cifar10_cnn12"])
+def test_cifar10_configs_train_one_epoch_on_tiny_pickle_batches(tmp_path, runs_dir, config):
+    write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=4, test=10)
+    run_dir = experiment.train(CONFIGS / f"{config}.yaml", [*TINY, "data.download=false"], runs_dir=runs_dir)
+    meta = runs.read_json(run_dir / runs.META)
+    assert meta["status"] == "completed" and meta["data"]["subset"] is True
+    scores = runs.read_json(run_dir / runs.METRICS)
+    assert 0 <= scores["val"]["accuracy"] <= 1 and np.isfinite(scores["val"]["log_loss"])
+    with open(run_dir / runs.CONFUSION) as f:
+        header = next(csv.reader(f))
+    assert header[1:4] == ["airplane", "automobile", "bird"]
+
+
+@pytest.mark.parametrize("config", ["mnist56_cnn", "mnist56_cnn_small", "mnist_cnn", "mnist_depth_sigmoid",
+                                    "mnist_depth_relu"])
+def test_mnist_configs_train_on_tiny_idx_files(mnist_idx, runs_dir, config):
+    run_dir = experiment.train(CONFIGS / f"{config}.yaml", [*TINY, "train.batch_size=64"], runs_dir=runs_dir)
+    assert runs.read_json(run_dir / runs.META)["status"] == "completed"
+
+
+@pytest.mark.parametrize("config", ["crt_cnn", "r3_cnn"])
+def test_shape_configs_train_on_generated_data_with_class_names(runs_dir, config):
+    run_dir = experiment.train(CONFIGS / f"{config}.yaml", [*TINY, "data.n_train=30", "data.n_val=15"],
+                               runs_dir=runs_dir)
+    meta = runs.read_json(run_dir / runs.META)
+    assert meta["data"]["source"] == "generated" and meta["data"]["generator"]["n_train"] == 30
+    with open(run_dir / runs.CONFUSION) as f:
+        rows = list(csv.reader(f))
+    names = ["circle", "rectangle", "triangle"] if config == "crt_cnn" else ["square", "horizontal", "vertical"]
+    assert rows[0][1:] == names and [row[0] for row in rows[1:]] == names
+    assert sum(int(v) for row in rows[1:] for v in row[1:]) == 15
+    assert set(runs.read_json(run_dir / runs.METRICS)["val"]) >= {"accuracy", "log_loss"}
+
+
+def test_augmentation_layers_are_saved_and_idle_at_inference(tmp_path, runs_dir):
+    import keras
+
+    run_dir = experiment.train(CONFIGS / "crt_cnn.yaml",
+                               [*TINY, "data.n_train=30", "data.n_val=15", "data.augment={flip: horizontal, shift: 0.1, rotate: 20}"],
+                               runs_dir=runs_dir)
+    model = keras.models.load_model(run_dir / runs.MODEL)
+    names = [layer.name for layer in model.layers]
+    assert names[:3] == ["augment_flip", "augment_shift", "augment_rotate"]
+    x = np.random.default_rng(0).random((4, 64, 64, 1)).astype("float32")
+    stripped = keras.Sequential([keras.Input((64, 64, 1)), *model.layers[3:]])
+    np.testing.assert_allclose(model(x, training=False), stripped(x, training=False), rtol=1e-5)
+    assert not np.allclose(model.layers[1](x, training=True), x)  # random shifts do act while training
+
+
+def test_augment_with_flattened_mnist_is_an_error(mnist_idx):
+    result = nnlab("train", "configs/mnist_mlp.yaml", "data.flatten=true", "data.augment={shift: 0.1}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "data.augment: needs images" in result.stderr
+
+
+def test_mnist56_run_reports_binary_results_and_inspect_draws_feature_maps(mnist_idx, runs_dir):
+    result = nnlab("train", "configs/mnist56_cnn.yaml", "train.epochs=2", "output.plots=false")
+    assert result.returncode == 0, result.stderr
+    run_dir = only_run(runs_dir)
+    scores = json.loads((run_dir / runs.METRICS).read_text())
+    for split in ("train", "val"):
+        assert set(scores[split]) >= {"accuracy", "sensitivity", "specificity", "roc_auc"}
+        assert all(0 <= scores[split][k] <= 1 for k in ("accuracy", "sensitivity", "specificity", "roc_auc"))
+    with open(run_dir / runs.CONFUSION) as f:
+        assert next(csv.reader(f))[1:] == ["5", "6"]
+
+    result = nnlab("inspect", run_dir.name, "--sample", "1")
+    assert result.returncode == 0, result.stderr
+    plots = run_dir / runs.PLOTS
+    written = sorted(p.name for p in plots.glob("inspect_*.png"))
+    assert written == ["inspect_1_conv1.png", "inspect_1_conv2.png", "inspect_1_input.png", "inspect_kernels_conv1.png"]
+    assert result.stdout.split() == [str(plots / n) for n in
+                                     ("inspect_1_input.png", "inspect_1_conv1.png", "inspect_1_conv2.png",
+                                      "inspect_kernels_conv1.png")]
+    for name in written:
+        width, height = Image.open(plots / name).size
+        assert width >= 200 and height >= 200, (name, width, height)
+    # three channels per conv layer: a 2x2 grid, wider than the single input image
+    assert Image.open(plots / "inspect_1_conv1.png").size[0] > Image.open(plots / "inspect_1_input.png").size[0]
+
+    result = nnlab("inspect", "latest", "--sample", "0", "--after-pool")
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in plots.glob("inspect_0_*.png")} == {"inspect_0_input.png", "inspect_0_pool1.png",
+                                                               "inspect_0_pool2.png"}
+
+    result = nnlab("inspect", "latest", "--sample", "0", "--layer", "conv9")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: --layer: no conv or pooling layer 'conv9' in this model "
+                                     "(choose from: conv1, pool1, conv2, pool2)")
+    result = nnlab("inspect", "latest", "--sample", "100000")
+    assert result.returncode == 2 and "--sample: 100000 is out of range" in result.stderr
+
+
+def test_inspect_single_layer_and_rgb_kernels(tmp_path, runs_dir):
+    from nnlab.inspect import inspect_run
+
+    write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=2, test=4)
+    run_dir = experiment.train(CONFIGS / "cifar10_cnn.yaml", [*TINY, "data.download=false"], runs_dir=runs_dir)
+    paths = inspect_run(run_dir, 3, layer="conv3")
+    assert [p.name for p in paths] == ["inspect_3_input.png", "inspect_3_conv3.png", "inspect_kernels_conv1.png"]
+    # 64 channels in an 8x8 grid: a much larger image than the 32-filter kernel grid (6x6)
+    conv3, kernels = (Image.open(p).size for p in paths[1:])
+    assert conv3[0] > kernels[0] and conv3[1] > kernels[1]
+
+
+def test_inspect_without_a_saved_model_says_so(mnist_idx, runs_dir):
+    run_dir = experiment.train(CONFIGS / "mnist56_cnn_small.yaml", [*TINY, "output.save_model=false"],
+                               runs_dir=runs_dir)
+    result = nnlab("inspect", run_dir.name)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {run_dir.name}: no model.keras (the run did not finish, or " \
+                                    "output.save_model was false)"
