@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The report tests render report.html in Debian's headless Chromium (root on a fresh machine installs it).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test install clean
 
-install: $(STAMP)
+install: $(STAMP) $(CHROMIUM)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +16,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[tf-cpu,test]"
 	touch $(STAMP)
 
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
 demo: $(STAMP)
 	$(BIN)/nnlab train configs/digits_mlp.yaml
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -179,6 +179,7 @@ class TrainConfig(_Strict):
     metrics: list[str] | None = Field(None, description="Keras metric names; default from the task")
     early_stopping: EarlyStoppingConfig | None = None
     deterministic: bool = Field(False, description="deterministic ops (slower); seeds are always set")
+    tensorboard: bool = Field(False, description="write TensorBoard logs into the run folder's tensorboard/")
     tbptt: TBPTTConfig | None = Field(None, description="truncated BPTT over windows (sequence targets, rnn model)")
     class_weight: Literal["balanced"] | None = Field(None, description="balanced: weight classes by n / (k * count)")
 

@@ -43,7 +43,7 @@ def _prepare(config: ExperimentConfig, source: str, device: str):
 
 def model_summary(model) -> str:
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=90)
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))  # a line_length cuts off the Param # column
     return "\n".join(lines) + "\n"
 
 

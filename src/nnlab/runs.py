@@ -30,6 +30,7 @@ CONFUSION = "confusion_matrix.csv"
 CLASS_REPORT = "classification_report.json"
 EXAMPLES = "examples.txt"
 PLOTS = "plots"
+TENSORBOARD = "tensorboard"
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 

@@ -6,8 +6,10 @@ import typer
 
 from nnlab import __version__
 from nnlab.cli import _common
+from nnlab.cli import compare as compare_command
 from nnlab.cli import inspect as inspect_command
 from nnlab.cli import list as list_command
+from nnlab.cli import report as report_command
 from nnlab.cli import runs as runs_command
 from nnlab.cli import train as train_command
 
@@ -38,6 +40,8 @@ def main(
 app.command("train", context_settings={"allow_interspersed_args": True})(train_command.train)
 app.command("list")(list_command.list_components)
 app.command("runs")(runs_command.list_runs)
+app.command("report")(report_command.report)
+app.command("compare")(compare_command.compare)
 app.command("inspect")(inspect_command.inspect)
 
 if __name__ == "__main__":

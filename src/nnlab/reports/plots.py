@@ -1,4 +1,4 @@
-"""Figures drawn from run files: learning curves and confusion matrices (matplotlib, Agg)."""
+"""Figures drawn from run files: learning curves, confusion matrices, predictions (matplotlib, Agg)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nnlab import runs  # noqa: E402
-from nnlab.reports.summary import Confusion, Curves, read_confusion, read_curves  # noqa: E402
+from nnlab.reports.summary import (  # noqa: E402
+    Confusion,
+    Curves,
+    read_confusion,
+    read_curves,
+    read_meta,
+    read_predictions,
+    standard_plots,
+)
 
 
 def plot_curves(curves: Curves, *, title: str = "") -> plt.Figure:
@@ -57,6 +65,89 @@ def plot_confusion_matrix(confusion: Confusion, *, normalize: bool = False, titl
     return fig
 
 
+def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title: str = "") -> plt.Figure | None:
+    """Predictions against targets: a scatter (regression), time series (sequence regression) or the
+    score histogram per true class (binary); None for tasks better shown otherwise."""
+    y_true = np.asarray(y_true, dtype="float64")
+    y_pred = np.asarray(y_pred, dtype="float64")
+    if task == "binary":
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        scores, labels = y_pred.ravel(), y_true.ravel().astype(int)
+        bins = np.linspace(0, 1, 21)
+        for label, color in ((0, "tab:blue"), (1, "tab:orange")):
+            ax.hist(scores[labels == label], bins=bins, alpha=0.6, color=color, label=f"true class {label}")
+        ax.axvline(0.5, color="black", linewidth=1, linestyle="--")
+        ax.set_xlabel("predicted probability of class 1")
+        ax.set_ylabel("examples")
+        ax.legend()
+        ax.set_title(title or "predicted probabilities by true class")
+    elif task == "regression":
+        fig, ax = plt.subplots(figsize=(5, 4.5))
+        truth, guess = y_true.ravel(), y_pred.reshape(y_true.shape).ravel()
+        ax.scatter(truth, guess, s=8, alpha=0.6)
+        low, high = float(min(truth.min(), guess.min())), float(max(truth.max(), guess.max()))
+        ax.plot([low, high], [low, high], color="black", linewidth=1, linestyle="--", label="perfect")
+        ax.set_xlabel("true")
+        ax.set_ylabel("predicted")
+        ax.legend()
+        ax.set_title(title or "predicted against true")
+    elif task == "sequence_regression":
+        guess = y_pred.reshape(y_true.shape)
+        per_example = y_true.reshape(len(y_true), -1)
+        fig, ax = plt.subplots(figsize=(8, 3.8))
+        if per_example.shape[1] == 1:  # one value per example: the examples are the time axis
+            n = min(len(y_true), 300)
+            ax.plot(np.arange(n), per_example[:n, 0], label="true")
+            ax.plot(np.arange(n), guess.reshape(len(guess), -1)[:n, 0], label="predicted", alpha=0.8)
+            ax.set_xlabel("example (time order)")
+        else:
+            flat_guess = guess.reshape(len(guess), -1)
+            for i, color in zip(range(min(3, len(y_true))), ("tab:blue", "tab:orange", "tab:green")):
+                ax.plot(per_example[i], color=color, label=f"example {i} true")
+                ax.plot(flat_guess[i], color=color, linestyle="--", label=f"example {i} predicted")
+            ax.set_xlabel("time step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(title or "predicted against true (validation)")
+    else:
+        return None
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves_overlaid(curves: dict[str, Curves], *, max_panels: int = 3, title: str = "") -> plt.Figure:
+    """Several runs' learning curves on shared axes: one colour per run, validation solid, training dashed."""
+    names = list(dict.fromkeys(n for c in curves.values() for n in c.metric_names()))[:max_panels] or ["loss"]
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, name in zip(axes[0], names):
+        for i, (label, run_curves) in enumerate(curves.items()):
+            color = colors[i % len(colors)]
+            if f"val_{name}" in run_curves.series:
+                ax.plot(run_curves.epochs, run_curves.series[f"val_{name}"], color=color, label=f"{label} validation")
+            if name in run_curves.series:
+                ax.plot(run_curves.epochs, run_curves.series[name], color=color, linestyle="--", alpha=0.7,
+                        label=f"{label} train")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def figure_png(fig: plt.Figure, *, dpi: int = 90) -> bytes:
+    """The figure as PNG bytes (for embedding in a page); closes it."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 100) -> Path:
     """Write the figure atomically as PNG and close it."""
     with runs.atomic_path(path) as tmp:
@@ -65,15 +156,29 @@ def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 100) -> Path:
     return Path(path)
 
 
-def write_run_plots(run_dir: str | Path, *, title: str = "") -> list[Path]:
-    """Draw every standard plot the run's files allow into `run_dir/plots/`."""
-    plots = Path(run_dir) / runs.PLOTS
+def write_run_plots(run_dir: str | Path, *, title: str = "", only: list[str] | None = None) -> list[Path]:
+    """Draw the run's standard plots into `run_dir/plots/` from its files (those named in `only`, else all)."""
+    run_dir = Path(run_dir)
+    folder = run_dir / runs.PLOTS
+    task = read_meta(run_dir).get("task") if (run_dir / runs.META).is_file() else None
+    wanted = standard_plots(run_dir, task)
+    names = [n for n in wanted if only is None or n in only]
     written = []
-    curves = read_curves(run_dir)
-    if curves.epochs:
-        written.append(save_figure(plot_curves(curves, title=title), plots / "curves.png"))
-    confusion = read_confusion(run_dir)
-    if confusion is not None:
-        written.append(save_figure(plot_confusion_matrix(confusion), plots / "confusion_matrix.png"))
-        written.append(save_figure(plot_confusion_matrix(confusion, normalize=True), plots / "confusion_matrix_normalized.png"))
+    if "curves.png" in names:
+        written.append(save_figure(plot_curves(read_curves(run_dir), title=title), folder / "curves.png"))
+    if "confusion_matrix.png" in names or "confusion_matrix_normalized.png" in names:
+        confusion = read_confusion(run_dir)
+        written.append(save_figure(plot_confusion_matrix(confusion), folder / "confusion_matrix.png"))
+        written.append(save_figure(plot_confusion_matrix(confusion, normalize=True),
+                                   folder / "confusion_matrix_normalized.png"))
+    prediction_plots = [n for n in names if n.startswith("predictions_")]
+    if prediction_plots:
+        predictions = read_predictions(run_dir)
+        for name in prediction_plots:
+            split = name.removeprefix("predictions_").removesuffix(".png")
+            label = {"val": "validation"}.get(split, split)
+            fig = plot_predictions(predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"], task,
+                                   title=f"{label}: predicted against true")
+            if fig is not None:
+                written.append(save_figure(fig, folder / name))
     return written

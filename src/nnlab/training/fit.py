@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,8 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
         optimizer = make_optimizer(train, _steps(train, dataset))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"train.optimizer: {_first_line(exc)}") from None
+    if train.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("train.tensorboard: true needs the tensorboard package (pip install tensorboard)")
     loss = loss_name(train, dataset.task)
     for key, kind, lookup, names in (
         ("train.loss", "loss", keras.losses.get, [loss]),
@@ -143,6 +146,8 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
         RunCheckpoint(run_dir, stateful, history, resume_state),
         EpochLogger(history, stream),
     ]
+    if train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(run_dir) / runs.TENSORBOARD)))
     if resume_state and _stopped_early(resume_state):
         _restore_best_weights(model, config, run_dir, resume_state)  # killed after stopping, before the end
     elif initial_epoch < train.epochs and train.tbptt is not None:
