@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(BIN)/nnlab train configs/digits_mlp.yaml
 
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2  # two workers: most of the time is TensorFlow starting in subprocesses
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
