@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from pydantic import Field
 
 from nnlab.datasets.base import DATASETS, DataParams, Dataset, DatasetSpec, split_off, take_first

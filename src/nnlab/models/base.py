@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
+
+from pydantic import AfterValidator
 
 from nnlab.errors import ConfigError
 from nnlab.registry import Registry
@@ -38,6 +40,26 @@ def one_or_list(value: Any, kind: type) -> Any:
 
 def default_output_activation(task: str) -> str:
     return _DEFAULT_OUTPUT_ACTIVATION[task]
+
+
+def _check_units(value: Any) -> Any:
+    value = one_or_list(value, int)
+    if any(units < 1 for units in (value if isinstance(value, list) else [value])):
+        raise ValueError(f"every layer needs at least 1 unit (got {value!r})")
+    return value
+
+
+def _check_rates(value: Any) -> Any:
+    value = one_or_list(value, float)
+    if any(not 0 <= rate < 1 for rate in (value if isinstance(value, list) else [value])):
+        raise ValueError(f"dropout rates must be in [0, 1) (got {value!r})")
+    return value
+
+
+# Parameter types shared by builders: one value for every layer, or a list with one per layer.
+LayerUnits = Annotated[Any, AfterValidator(_check_units)]
+LayerActivations = Annotated[Any, AfterValidator(lambda value: one_or_list(value, str))]
+LayerDropout = Annotated[Any, AfterValidator(_check_rates)]
 
 
 def output_layer(spec, activation: str | None = None):

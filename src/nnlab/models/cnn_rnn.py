@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from nnlab.errors import ConfigError
-from nnlab.models.base import MODELS, one_or_list, output_layer
+from nnlab.models.base import MODELS, LayerUnits, output_layer
 from nnlab.models.rnn import SEQUENCE_TASKS, recurrent_stack
 from nnlab.registry import Params
 
@@ -19,7 +19,7 @@ class CNNRNNParams(Params):
     frame_dropout: float = Field(0.0, ge=0, lt=1, description="dropout after the frame encoder")
     batch_norm: bool = Field(False, description="BatchNormalization after each Conv2D")
     cell: Literal["simple", "lstm", "gru"] = Field("lstm", description="recurrent cell over the frames")
-    units: Any = Field([64], description="units of each recurrent layer (an int means one layer)")
+    units: LayerUnits = Field([64], description="units of each recurrent layer (an int means one layer)")
     activation: str = Field("tanh", description="recurrent activation")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the recurrent layers' inputs")
     bidirectional: bool = False
@@ -27,14 +27,6 @@ class CNNRNNParams(Params):
     dense_activation: str = "relu"
     output_activation: str | None = Field(None, description="default from the task")
     output_bias: float = Field(0.0, description="initial bias of the output layer, e.g. the mean of a regression target")
-
-    @field_validator("units")
-    @classmethod
-    def _units(cls, value: Any) -> Any:
-        value = one_or_list(value, int)
-        if any(u < 1 for u in (value if isinstance(value, list) else [value])):
-            raise ValueError(f"every layer needs at least 1 unit (got {value!r})")
-        return value
 
 
 @MODELS.register(CNNRNNParams)

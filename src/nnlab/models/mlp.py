@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from pydantic import Field, field_validator
 
-from nnlab.models.base import MODELS, flat_output_layers, one_or_list, per_layer
+from nnlab.models.base import MODELS, LayerActivations, LayerDropout, flat_output_layers, per_layer
 from nnlab.registry import Params
 
 
 class MLPParams(Params):
     hidden: list[int] = Field([32], description="units of each hidden Dense layer")
-    activation: Any = Field("relu", description="Keras activation, one for all layers or one per layer")
-    dropout: Any = Field(0.0, description="dropout rate after each hidden layer (one or one per layer)")
+    activation: LayerActivations = Field("relu", description="Keras activation, one for all layers or one per layer")
+    dropout: LayerDropout = Field(0.0, description="dropout rate after each hidden layer (one or one per layer)")
     batch_norm: bool = Field(False, description="BatchNormalization before each hidden activation")
     output_activation: str | None = Field(None, description="default from the task (softmax, sigmoid, linear)")
     kernel_initializer: str = Field("glorot_uniform", description="Keras initializer name")
@@ -23,19 +22,6 @@ class MLPParams(Params):
     def _positive(cls, value: list[int]) -> list[int]:
         if any(units < 1 for units in value):
             raise ValueError(f"every layer needs at least 1 unit (got {value})")
-        return value
-
-    @field_validator("activation")
-    @classmethod
-    def _activations(cls, value: Any) -> Any:
-        return one_or_list(value, str)
-
-    @field_validator("dropout")
-    @classmethod
-    def _rates(cls, value: Any) -> Any:
-        value = one_or_list(value, float)
-        if any(not 0 <= rate < 1 for rate in (value if isinstance(value, list) else [value])):
-            raise ValueError(f"dropout rates must be in [0, 1) (got {value!r})")
         return value
 
 

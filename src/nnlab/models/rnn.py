@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from nnlab.errors import ConfigError
-from nnlab.models.base import MODELS, flat_output_layers, one_or_list, output_layer, per_layer
+from nnlab.models.base import (
+    MODELS,
+    LayerActivations,
+    LayerDropout,
+    LayerUnits,
+    flat_output_layers,
+    output_layer,
+    per_layer,
+)
 from nnlab.registry import Params
 
 CELLS = {"simple": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
@@ -16,35 +24,14 @@ SEQUENCE_TASKS = ("sequence_regression",)  # tasks with one target per time step
 
 class RNNParams(Params):
     cell: Literal["simple", "lstm", "gru"] = Field("lstm", description="recurrent cell type")
-    units: Any = Field([32], description="units of each recurrent layer (an int means one layer)")
-    activation: Any = Field("tanh", description="recurrent activation, one for all layers or one per layer")
-    dropout: Any = Field(0.0, description="dropout on each recurrent layer's inputs (one or one per layer)")
+    units: LayerUnits = Field([32], description="units of each recurrent layer (an int means one layer)")
+    activation: LayerActivations = Field("tanh", description="recurrent activation, one for all layers or one per layer")
+    dropout: LayerDropout = Field(0.0, description="dropout on each recurrent layer's inputs (one or one per layer)")
     recurrent_dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the recurrent state")
     bidirectional: bool = Field(False, description="wrap every recurrent layer in Bidirectional")
     dense: list[int] = Field([], description="hidden Dense layers between the last RNN and the output")
     dense_activation: str = Field("relu", description="activation of the hidden Dense layers")
     output_activation: str | None = Field(None, description="default from the task (softmax, sigmoid, linear)")
-
-    @field_validator("units")
-    @classmethod
-    def _units(cls, value: Any) -> Any:
-        value = one_or_list(value, int)
-        if any(u < 1 for u in (value if isinstance(value, list) else [value])):
-            raise ValueError(f"every layer needs at least 1 unit (got {value!r})")
-        return value
-
-    @field_validator("activation")
-    @classmethod
-    def _activations(cls, value: Any) -> Any:
-        return one_or_list(value, str)
-
-    @field_validator("dropout")
-    @classmethod
-    def _rates(cls, value: Any) -> Any:
-        value = one_or_list(value, float)
-        if any(not 0 <= rate < 1 for rate in (value if isinstance(value, list) else [value])):
-            raise ValueError(f"dropout rates must be in [0, 1) (got {value!r})")
-        return value
 
 
 def recurrent_stack(units, cell="lstm", activation="tanh", dropout=0.0, recurrent_dropout=0.0,
