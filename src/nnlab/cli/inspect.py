@@ -15,7 +15,7 @@ def inspect(
     sample: int = typer.Option(0, "--sample", min=0, help="Index of the validation example to feed through."),
     layer: Optional[str] = typer.Option(None, "--layer", help="Only this layer (by name)."),
     after_pool: bool = typer.Option(False, "--after-pool", help="Show pooling outputs instead of conv outputs."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs [default: runs]."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
 ) -> None:
     """Draw one validation example's path through a trained model as PNGs in the run's plots/ folder.
 

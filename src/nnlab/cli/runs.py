@@ -11,7 +11,7 @@ from nnlab.cli._common import handle_errors
 
 @handle_errors
 def list_runs(
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs [default: runs]."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
 ) -> None:
     """Show each run's id, config name, status, main metric and duration, newest first.
 

@@ -18,7 +18,7 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and model summary; train nothing."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue a stopped run (id, prefix, path or latest)."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Where run folders go [default: runs]."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Where run folders go (default: runs)."),
 ) -> None:
     """Train a model from a YAML experiment file.
 
