@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
+import pytest
 
 from conftest import nnlab, write_config
 from nnlab.datasets.digitsum import load_digitsum
@@ -56,3 +58,37 @@ def test_cnn_rnn_rejects_flat_inputs(tmp_path):
     config = write_config(tmp_path / "bad.yaml", {"name": "bad", "data": {"name": "digits"}, "model": {"name": "cnn_rnn"}})
     result = nnlab("train", str(config), "--dry-run")
     assert result.returncode == 2 and "cnn_rnn needs sequences of images" in result.stderr
+
+
+def test_auxiliary_per_frame_loss_learns_each_digit_beside_the_sum(mnist_idx, tmp_path):
+    config = write_config(tmp_path / "aux.yaml", {
+        "name": "aux", "data": {"name": "digitsum", "length": 4, "val_images": 60},
+        "model": {"name": "cnn_rnn", "filters": [4], "frame_dense": 8, "cell": "gru", "units": 8, "output_bias": 18.0,
+                  "frame_loss_weight": 0.5},
+        "train": {"epochs": 3, "batch_size": 16, "optimizer": {"name": "adam", "learning_rate": 0.01},
+                  "early_stopping": {"monitor": "val_output_mae", "mode": "min", "patience": 5}},
+    })
+    runs_dir = tmp_path / "runs"
+    result = nnlab("train", str(config), env={"NNLAB_RUNS_DIR": str(runs_dir)})
+    assert result.returncode == 0, result.stderr
+    run_dir = next(runs_dir.iterdir())
+    with open(run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"output_loss", "output_mae", "frame_labels_accuracy", "val_frame_labels_accuracy", "nmse", "val_nmse"} <= set(rows[0])
+    # the synthetic fixture digits are easy bars: the frame head learns them
+    assert float(rows[-1]["frame_labels_accuracy"]) > float(rows[0]["frame_labels_accuracy"])
+    scores = json.loads((run_dir / "metrics.json").read_text())
+    assert {"mae", "nmse", "frame_labels_accuracy"} <= set(scores["test"])
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "completed"
+    with np.load(run_dir / "predictions.npz") as predictions:
+        assert predictions["val_y_pred"].shape == predictions["val_y_true"].shape  # the sum, not the digits
+
+
+def test_frame_loss_needs_frame_labels():
+    from nnlab.datasets.base import DatasetSpec
+    from nnlab.errors import ConfigError
+    from nnlab.models.cnn_rnn import build_cnn_rnn
+
+    spec = DatasetSpec("regression", (3, 8, 8, 1), 1)  # image sequences without per-frame labels
+    with pytest.raises(ConfigError, match="model.frame_loss_weight: this dataset has no per-frame labels"):
+        build_cnn_rnn(spec, filters=[2], frame_dense=4, units=[2], frame_loss_weight=0.5)

@@ -39,6 +39,7 @@ class DatasetSpec:
     input_shape: tuple[int, ...]
     output_dim: int  # classes (multiclass), 1 (binary), targets (regression), vocabulary (seq2seq)
     output_length: int | None = None  # time steps of sequence targets
+    frame_classes: int | None = None  # sequences of labelled frames (digitsum): classes per frame
     class_names: tuple[str, ...] | None = None
     augment: dict[str, Any] | None = None  # on-the-fly image augmentation for the model input (data.augment)
 
@@ -56,6 +57,7 @@ class Dataset:
     y_test: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     decode: Callable[[np.ndarray], list[str]] | None = None  # seq2seq: targets or predictions -> strings
+    frame_labels: dict[str, np.ndarray] | None = None  # per split, a class label per frame (digitsum)
 
     @property
     def task(self) -> str:

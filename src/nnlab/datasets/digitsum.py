@@ -58,11 +58,10 @@ def load_digitsum(n_train=None, n_val=None, val_split=None, seed=0, length=10, v
         return np.cumsum(d, axis=1)[..., None].astype("float32") if running_sum else d.sum(axis=1, keepdims=True).astype("float32")
 
     task = "sequence_regression" if running_sum else "regression"
-    spec = DatasetSpec(task, x_train.shape[1:], 1, output_length=length if running_sum else None)
+    spec = DatasetSpec(task, x_train.shape[1:], 1, output_length=length if running_sum else None, frame_classes=10)
     meta = {"source": "real", "path": source, "length": length,
             "split": (f"train: the first {cut} MNIST training images in groups of {length}"
                       + (f" plus {resample} random regroupings" if resample else "")
                       + f"; val: the last {val_images} training images; test: the 10,000 test images in order")}
-    dataset = Dataset(x_train, target(d_train), x_val, target(d_val), spec, x_test, target(d_test), meta=meta)
-    dataset.frame_labels = {"train": d_train, "val": d_val, "test": d_test}
-    return dataset
+    return Dataset(x_train, target(d_train), x_val, target(d_val), spec, x_test, target(d_test), meta=meta,
+                   frame_labels={"train": d_train, "val": d_val, "test": d_test})

@@ -41,7 +41,12 @@ def hidden_activations(model, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
 
     h = keras.ops.convert_to_tensor(x)
     out = []
+    recurrent = recurrent_layers(model)
     for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if len(out) == len(recurrent):  # the head (and any auxiliary head) adds nothing to show
+            break
         if is_recurrent(layer):
             probe = layer if layer.return_sequences else _sequence_probe(layer)
             if probe is not layer:

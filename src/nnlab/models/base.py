@@ -38,6 +38,14 @@ def one_or_list(value: Any, kind: type) -> Any:
     raise ValueError(f"expected a {kind.__name__} or a list of them (got {value!r})")
 
 
+FRAME_HEAD = "frame_labels"  # the auxiliary per-frame classification output (model.frame_loss_weight)
+
+
+def has_frame_head(model) -> bool:
+    """Does the model also predict a class per frame (outputs {"output": ..., FRAME_HEAD: ...})?"""
+    return any(layer.name == FRAME_HEAD for layer in model.layers)
+
+
 def default_output_activation(task: str) -> str:
     return _DEFAULT_OUTPUT_ACTIVATION[task]
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from nnlab.errors import ConfigError
-from nnlab.models.base import MODELS, LayerUnits, output_layer
+from nnlab.models.base import FRAME_HEAD, MODELS, LayerUnits, output_layer
 from nnlab.models.rnn import SEQUENCE_TASKS, recurrent_stack
 from nnlab.registry import Params
 
@@ -27,12 +27,14 @@ class CNNRNNParams(Params):
     dense_activation: str = "relu"
     output_activation: str | None = Field(None, description="default from the task")
     output_bias: float = Field(0.0, description="initial bias of the output layer, e.g. the mean of a regression target")
+    frame_loss_weight: float = Field(0.0, ge=0, description="weight of an auxiliary per-frame classification loss "
+                                     "(datasets with frame labels, e.g. digitsum); 0: off")
 
 
 @MODELS.register(CNNRNNParams)
 def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropout=0.0, batch_norm=False, cell="lstm",
                   units=(64,), activation="tanh", dropout=0.0, bidirectional=False, dense=(), dense_activation="relu",
-                  output_activation=None, output_bias=0.0):
+                  output_activation=None, output_bias=0.0, frame_loss_weight=0.0):
     """Per-frame Conv2D blocks + Flatten (+ Dense) wrapped in TimeDistributed, then RNN layers and the task's head."""
     import keras
     from keras import layers
@@ -55,17 +57,22 @@ def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropou
     if frame_dropout:
         encoder.add(layers.Dropout(frame_dropout))
 
+    if frame_loss_weight and not spec.frame_classes:
+        raise ConfigError("model.frame_loss_weight: this dataset has no per-frame labels to learn from")
     per_step = spec.task in SEQUENCE_TASKS
-    model = keras.Sequential(name=f"cnn_{cell}")
-    model.add(keras.Input(spec.input_shape))
-    model.add(layers.TimeDistributed(encoder, name="frames"))
+    inputs = keras.Input(spec.input_shape)
+    frames = layers.TimeDistributed(encoder, name="frames")(inputs)
+    x = frames
     for layer in recurrent_stack(units if isinstance(units, int) else list(units), cell, activation, dropout,
                                  bidirectional=bidirectional, return_sequences=per_step):
-        model.add(layer)
+        x = layer(x)
     for n in dense:
-        model.add(layers.Dense(n, activation=dense_activation))
+        x = layers.Dense(n, activation=dense_activation)(x)
     head = output_layer(spec, output_activation)
     if output_bias:
         head.bias_initializer = keras.initializers.Constant(output_bias)
-    model.add(head)
-    return model
+    outputs = head(x)
+    if frame_loss_weight:  # each frame's own class from its encoding: an auxiliary loss (seed 003's idea)
+        frame_head = layers.Dense(spec.frame_classes, activation="softmax")
+        outputs = {"output": outputs, FRAME_HEAD: layers.TimeDistributed(frame_head, name=FRAME_HEAD)(frames)}
+    return keras.Model(inputs, outputs, name=f"cnn_{cell}")

@@ -13,7 +13,7 @@ import numpy as np
 from nnlab import metrics, runs
 from nnlab.config import ExperimentConfig
 from nnlab.datasets.base import Dataset
-from nnlab.training.fit import loss_name, targets
+from nnlab.training.fit import loss_name, split_targets
 
 
 def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir: Path) -> dict[str, Any]:
@@ -23,8 +23,11 @@ def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run
     scores: dict[str, dict[str, Any]] = {}
     predictions: dict[str, np.ndarray] = {}
     for split, (x, y) in dataset.splits().items():
-        keras_scores = model.evaluate(x, targets(y, dataset, loss), batch_size=batch_size, verbose=0, return_dict=True)
+        y_fit = split_targets(model, dataset, split, y, loss)
+        keras_scores = model.evaluate(x, y_fit, batch_size=batch_size, verbose=0, return_dict=True)
         y_pred = model.predict(x, batch_size=batch_size, verbose=0)
+        if isinstance(y_pred, dict):  # an auxiliary per-frame head: the task's scores are on the main output
+            y_pred = y_pred["output"]
         scores[split] = {**{k: float(v) for k, v in keras_scores.items()}, **metrics.task_scores(dataset.task, y, y_pred)}
         if split != "train":
             predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"] = y, y_pred

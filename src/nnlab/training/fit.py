@@ -14,6 +14,7 @@ from nnlab import runs
 from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
 from nnlab.datasets.base import Dataset, one_hot
 from nnlab.errors import ConfigError, RunFailedError
+from nnlab.models.base import FRAME_HEAD, has_frame_head
 from nnlab.runs import read_history
 from nnlab.training.callbacks import EpochLogger, NormalizedError, RunCheckpoint, read_checkpoint, read_weights
 
@@ -53,6 +54,12 @@ def targets(y: np.ndarray, dataset: Dataset, loss: str) -> np.ndarray:
     if dataset.task == "binary":
         return y.reshape(-1, 1).astype("float32")
     return y
+
+
+def split_targets(model: keras.Model, dataset: Dataset, split: str, y: np.ndarray, loss: str):
+    """`targets`, plus each frame's label for a model with an auxiliary per-frame head."""
+    y = targets(y, dataset, loss)
+    return {"output": y, FRAME_HEAD: dataset.frame_labels[split]} if has_frame_head(model) else y
 
 
 def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
@@ -116,7 +123,16 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
 
         check_tbptt(config, dataset)
     class_weights(train, dataset)  # a bad class_weight stops here, before a run folder exists
-    model.compile(optimizer=optimizer, loss=loss, metrics=train.metrics or DEFAULT_METRICS[dataset.task])
+    metrics = train.metrics or DEFAULT_METRICS[dataset.task]
+    if has_frame_head(model):
+        if dataset.frame_labels is None:
+            raise ConfigError("model.frame_loss_weight: this dataset has no per-frame labels to learn from")
+        weight = config.model.params["frame_loss_weight"]
+        model.compile(optimizer=optimizer, loss={"output": loss, FRAME_HEAD: "sparse_categorical_crossentropy"},
+                      loss_weights={"output": 1.0, FRAME_HEAD: weight},
+                      metrics={"output": metrics, FRAME_HEAD: ["accuracy"]})
+        return
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
 
 def _callbacks(config: ExperimentConfig) -> list[keras.callbacks.Callback]:
@@ -141,7 +157,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     stateful = _callbacks(config)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        *_normalized_error(config, dataset, loss),
+        *_normalized_error(config, dataset, loss, model),
         *stateful,
         RunCheckpoint(run_dir, stateful, history, resume_state),
         EpochLogger(history, stream),
@@ -157,12 +173,12 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     elif initial_epoch < train.epochs:
         model.fit(
             dataset.x_train,
-            targets(dataset.y_train, dataset, loss),
+            split_targets(model, dataset, "train", dataset.y_train, loss),
             batch_size=train.batch_size,
             epochs=train.epochs,
             initial_epoch=initial_epoch,
             shuffle=train.shuffle,
-            validation_data=(dataset.x_val, targets(dataset.y_val, dataset, loss)),
+            validation_data=(dataset.x_val, split_targets(model, dataset, "val", dataset.y_val, loss)),
             callbacks=callbacks,
             class_weight=class_weights(train, dataset),
             verbose=0,
@@ -172,12 +188,14 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     return history
 
 
-def _normalized_error(config: ExperimentConfig, dataset: Dataset, loss: str) -> list[keras.callbacks.Callback]:
+def _normalized_error(config: ExperimentConfig, dataset: Dataset, loss: str, model: keras.Model) -> list[keras.callbacks.Callback]:
     """The lab's normalised error (MSE / target variance) per epoch for regression tasks trained on MSE."""
     metric_names = config.train.metrics or DEFAULT_METRICS[dataset.task]
     key = "loss" if loss in ("mse", "mean_squared_error") else "mse" if "mse" in metric_names else None
     if dataset.task not in ("regression", "sequence_regression") or key is None:
         return []
+    if has_frame_head(model):  # Keras names each output's loss and metrics after the output
+        key = f"output_{key}"
     return [NormalizedError(dataset.y_train, dataset.y_val, key)]
 
 
