@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -70,46 +69,25 @@ def plot_input(image: np.ndarray, caption: str):
 
 def plot_channels(maps: np.ndarray, *, title: str = ""):
     """Every channel of a (height, width, channels) activation as a grid of grey images, nearly square."""
-    import matplotlib.pyplot as plt
+    from nnlab.reports.plots import plot_image_grid
 
-    channels = maps.shape[-1]
-    cols = math.ceil(math.sqrt(channels))
-    rows = math.ceil(channels / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols + 0.4, 1.8 * rows + 0.6), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < channels:
-            ax.imshow(maps[..., i], cmap="gray", interpolation="nearest")
-            ax.set_title(str(i), fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return plot_image_grid(np.moveaxis(maps, -1, 0), title=title)
 
 
 def plot_kernels(conv):
     """The layer's filters: grey for one input channel, colour for three, the channel mean otherwise."""
-    import matplotlib.pyplot as plt
+    from nnlab.reports.plots import plot_image_grid
 
     kernel = keras.ops.convert_to_numpy(conv.kernel)  # (height, width, in, out)
-    filters = kernel.shape[-1]
-    cols = math.ceil(math.sqrt(filters))
-    rows = math.ceil(filters / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols + 0.4, 1.5 * rows + 0.6), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= filters:
-            continue
-        weights = kernel[..., i]
+    tiles = []
+    for weights in np.moveaxis(kernel, -1, 0):
         if weights.shape[-1] == 3:
             low, high = weights.min(), weights.max()
-            ax.imshow((weights - low) / (high - low or 1.0), interpolation="nearest")
+            tiles.append((weights - low) / (high - low or 1.0))
         else:
-            ax.imshow(weights.mean(axis=-1), cmap="gray", interpolation="nearest")
-        ax.set_title(str(i), fontsize=8)
-    fig.suptitle(f"kernels of {conv.name} ({kernel.shape[0]}x{kernel.shape[1]}, {kernel.shape[2]} in)", fontsize=9)
-    fig.tight_layout()
-    return fig
+            tiles.append(weights.mean(axis=-1))
+    title = f"kernels of {conv.name} ({kernel.shape[0]}x{kernel.shape[1]}, {kernel.shape[2]} in)"
+    return plot_image_grid(tiles, title=title, cell=1.5)
 
 
 def _show(ax, image: np.ndarray) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -18,26 +17,11 @@ def hidden_weight_images(model, patch_shape: tuple[int, int]) -> np.ndarray:
 
 def plot_hidden_weights(run_dir: str | Path, model, patch_shape: tuple[int, int]) -> list[Path]:
     """Write plots/hidden_weights.png: one grayscale tile per hidden unit, each scaled to its own range."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nnlab.reports.plots import plot_image_grid, save_figure
 
     images = hidden_weight_images(model, patch_shape)
-    cols = math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    for ax, image in zip(axes.ravel(), images):
-        ax.imshow(image, cmap="gray")
-    fig.suptitle(f"input weights of the {len(images)} hidden units")
-    path = Path(run_dir) / runs.PLOTS / "hidden_weights.png"
-    path.parent.mkdir(exist_ok=True)
-    with runs.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    return [path]
+    fig = plot_image_grid(images, title=f"input weights of the {len(images)} hidden units", cell=1.2, numbered=False)
+    return [save_figure(fig, Path(run_dir) / runs.PLOTS / "hidden_weights.png", dpi=90)]
 
 
 def handles(model) -> bool:

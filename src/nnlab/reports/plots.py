@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -146,6 +147,24 @@ def figure_png(fig: plt.Figure, *, dpi: int = 90) -> bytes:
     fig.savefig(buffer, dpi=dpi, format="png")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def plot_image_grid(images, *, title: str = "", cell: float = 1.8, numbered: bool = True) -> plt.Figure:
+    """Images (grey 2-D or RGB in [0, 1]) in a nearly square grid, optionally numbered in order."""
+    count = len(images)
+    cols = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 0.4, cell * rows + 0.6), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < count:
+            ax.imshow(images[i], cmap="gray", interpolation="nearest")  # cmap is ignored for RGB
+            if numbered:
+                ax.set_title(str(i), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 100) -> Path:
