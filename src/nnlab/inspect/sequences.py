@@ -60,9 +60,8 @@ def hidden_activations(model, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
 def inspect_sequences(run_dir: str | Path, model, dataset, sample: int, layer: str | None = None) -> list[Path]:
     """Plot validation sequence `sample`: the input, target and prediction over time
     (`plots/sequence_val<N>.png`) and each recurrent layer's units over time (`plots/hidden_val<N>.png`)."""
-    import matplotlib
+    from nnlab.reports.plots import save_figure  # first: it selects the Agg backend
 
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     run_dir = Path(run_dir)
@@ -114,7 +113,7 @@ def inspect_sequences(run_dir: str | Path, model, dataset, sample: int, layer: s
             bottom.bar(["target", "prediction"], [target, guess])
             bottom.set_title(f"target {target:g}, prediction {guess:.2f}")
     fig.tight_layout()
-    paths.append(_save(fig, folder / f"sequence_val{sample}.png"))
+    paths.append(save_figure(fig, folder / f"sequence_val{sample}.png", dpi=90))
 
     # 2. every hidden unit over time, one panel per recurrent layer
     fig, axes = plt.subplots(len(hidden), 1, figsize=(12, 3 * len(hidden)), squeeze=False)
@@ -127,17 +126,8 @@ def inspect_sequences(run_dir: str | Path, model, dataset, sample: int, layer: s
         ax.set_xlabel("time step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    paths.append(_save(fig, folder / f"hidden_val{sample}.png"))
+    paths.append(save_figure(fig, folder / f"hidden_val{sample}.png", dpi=90))
     return paths
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    with runs.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    return path
 
 
 def handles(model) -> bool:
