@@ -182,6 +182,8 @@ class TrainConfig(_Strict):
     tensorboard: bool = Field(False, description="write TensorBoard logs into the run folder's tensorboard/")
     tbptt: TBPTTConfig | None = Field(None, description="truncated BPTT over windows (sequence targets, rnn model)")
     class_weight: Literal["balanced"] | None = Field(None, description="balanced: weight classes by n / (k * count)")
+    checkpoint_every: float = Field(10.0, ge=0, description="seconds between resume checkpoints (0: every epoch); "
+                                                             "the last epoch is always checkpointed")
 
 
 class OutputConfig(_Strict):
@@ -195,6 +197,8 @@ class ExperimentConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
     description: str = ""
     seed: int = Field(0, ge=0)
+    backend: Literal["tensorflow", "jax"] | None = Field(None, description="Keras backend; default $KERAS_BACKEND "
+                                                                            "or tensorflow (nnlab train --backend wins)")
     data: ComponentConfig
     model: ComponentConfig
     train: TrainConfig = TrainConfig()

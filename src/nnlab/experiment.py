@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,19 +28,30 @@ def _about(source: str):
         raise type(exc)(f"{source}: {exc}") from None
 
 
-def _prepare(config: ExperimentConfig, source: str, device: str):
-    """Device, data, and the compiled model; every bad-input error surfaces here, before a run folder exists."""
+def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: str | None, threads: int | None,
+             timer: Timer):
+    """Backend, device, data, and the compiled model; every bad-input error surfaces here, before a run folder exists.
+
+    Returns the config with its backend resolved (so config.yaml records it), what the device
+    configuration used, the dataset and the model.
+    """
     from nnlab import datasets, models
     from nnlab.training import backend
 
-    device_info = backend.configure(device, seed=config.seed, deterministic=config.train.deterministic)
+    name = backend.choose(backend_name or config.backend, key="--backend" if backend_name else f"{source}: backend")
+    config = config.model_copy(update={"backend": name})
+    with timer("backend"):  # mostly the import of Keras and its backend
+        device_info = backend.configure(name, device, seed=config.seed, deterministic=config.train.deterministic,
+                                        num_threads=threads)
     from nnlab.training.fit import compile_model
 
     with _about(source):
-        dataset = datasets.load(config.data)
-        model = models.build(config.model, dataset.spec)
-        compile_model(model, config, dataset)
-    return device_info, dataset, model
+        with timer("data"):
+            dataset = datasets.load(config.data)
+        with timer("build"):
+            model = models.build(config.model, dataset.spec)
+            device_info["jit_compile"] = compile_model(model, config, dataset)
+    return config, device_info, dataset, model
 
 
 def model_summary(model) -> str:
@@ -54,20 +67,26 @@ def parameter_counts(model) -> dict[str, int]:
 
 
 def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path | None = None,
-          device: str = "auto", dry_run: bool = False, command: list[str] | None = None,
-          stream: TextIO | None = None) -> Path | None:
+          device: str = "auto", backend: str | None = None, threads: int | None = None, dry_run: bool = False,
+          command: list[str] | None = None, stream: TextIO | None = None) -> Path | None:
     """Train the experiment a YAML file describes; return its run folder (None for a dry run)."""
+    timer = Timer()
     config = load_config(config_path, overrides)
     return train_config(config, source=str(config_path), overrides=overrides, runs_dir=runs_dir, device=device,
-                        dry_run=dry_run, command=command, stream=stream)
+                        backend=backend, threads=threads, dry_run=dry_run, command=command, stream=stream, timer=timer)
 
 
 def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] | tuple[str, ...] = (),
-                 runs_dir: str | Path | None = None, device: str = "auto", dry_run: bool = False,
-                 command: list[str] | None = None, stream: TextIO | None = None) -> Path | None:
-    """Train a validated config (what sweeps call per trial); `source` names where it came from."""
+                 runs_dir: str | Path | None = None, device: str = "auto", backend: str | None = None,
+                 threads: int | None = None, dry_run: bool = False, command: list[str] | None = None,
+                 stream: TextIO | None = None, timer: Timer | None = None) -> Path | None:
+    """Train a validated config (what sweeps call per trial); `source` names where it came from.
+
+    `backend` (--backend) wins over the config's `backend:`; `threads` (--threads) over $NNLAB_THREADS.
+    """
     stream = stream or sys.stdout
-    device_info, dataset, model = _prepare(config, source, device)
+    timer = timer or Timer()
+    config, device_info, dataset, model = _prepare(config, source, device, backend, threads, timer)
     counts = parameter_counts(model)
     if dry_run:
         print(dump_yaml(config.to_dict()), file=stream)
@@ -91,53 +110,67 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
         })
         runs.write_json(run_dir / runs.META, meta)
         print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {dataset.sizes()}, "
-              f"{counts['total']:,} parameters, {device_info['used']})", file=stream, flush=True)
-        _run(model, config, dataset, run_dir, None, stream)
+              f"{counts['total']:,} parameters, {device_info['backend']} on {device_info['used']})", file=stream,
+              flush=True)
+        _run(model, config, dataset, run_dir, None, stream, timer)
     return run_dir
 
 
-def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "auto", force: bool = False,
-           command: list[str] | None = None, stream: TextIO | None = None) -> Path:
-    """Continue a stopped run from its last finished epoch; the run is claimed before anything slow."""
+def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "auto", backend: str | None = None,
+           threads: int | None = None, force: bool = False, command: list[str] | None = None,
+           stream: TextIO | None = None) -> Path:
+    """Continue a stopped run from its last finished epoch; the run is claimed before anything slow.
+
+    It runs on the backend its config.yaml records unless `backend` (--backend) says otherwise.
+    """
     stream = stream or sys.stdout
+    timer = Timer()
     run_dir = runs.find_run(run_ref, runs_dir or runs.default_runs_dir())
     with runs.claimed(run_dir, force=force):  # holding the lock, a `running` status is a dead owner's
         meta = runs.read_json(run_dir / runs.META)
         if meta.get("status") == "completed":
             raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed")
         config = load_config(run_dir / runs.CONFIG)
-        device_info, dataset, model = _prepare(config, str(run_dir / runs.CONFIG), device)
+        config, device_info, dataset, model = _prepare(config, str(run_dir / runs.CONFIG), device, backend, threads,
+                                                       timer)
         from nnlab.training.fit import load_checkpoint
 
-        checkpoint_model, state = load_checkpoint(run_dir)
+        with timer("build"):
+            checkpoint_model, state = load_checkpoint(run_dir)
         model = checkpoint_model or model
-        runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv)
+        runs.restart_meta(run_dir, device=device_info, versions=_versions(device_info),
+                          resume_command=command or sys.argv)
         done = state["epoch"] if state else 0
         print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream,
               flush=True)
-        _run(model, config, dataset, run_dir, state, stream)
+        _run(model, config, dataset, run_dir, state, stream, timer)
     return run_dir
 
 
-def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[str, Any] | None, stream: TextIO) -> None:
+def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[str, Any] | None, stream: TextIO,
+         timer: Timer) -> None:
     """Fit, evaluate, save and plot; the run's status says how it ended, whatever happens."""
     from nnlab.training.evaluate import evaluate
     from nnlab.training.fit import fit
 
     try:
-        history = fit(model, config, dataset, run_dir, state, stream)
-        scores = evaluate(model, config, dataset, run_dir)
+        with timer("fit"):
+            history, checkpoint_s = fit(model, config, dataset, run_dir, state, stream)
+        timer.move("fit", "checkpoints", checkpoint_s)
+        with timer("evaluate"):
+            scores = evaluate(model, config, dataset, run_dir)
         if config.output.save_model:
-            with runs.atomic_path(run_dir / runs.MODEL) as tmp:
+            with timer("save"), runs.atomic_path(run_dir / runs.MODEL) as tmp:
                 model.save(tmp)
         if config.output.plots:
-            from nnlab.reports.plots import write_run_plots
+            with timer("plots"):
+                from nnlab.reports.plots import write_run_plots
 
-            write_run_plots(run_dir, title=config.name)
+                write_run_plots(run_dir, title=config.name)
         main = MAIN_METRIC[dataset.task]
         main_metric = {"name": f"val_{main}", "value": scores["val"].get(main)}
         runs.finish_meta(run_dir, "completed", epochs_done=len(history), best_epoch=_best_epoch(config, history),
-                         main_metric=main_metric)
+                         main_metric=main_metric, timings_s=timer.table())
     except KeyboardInterrupt:
         runs.finish_meta(run_dir, "interrupted", reason="interrupted (resume with nnlab train --resume)")
         raise
@@ -168,15 +201,51 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 
 def _versions(device_info: dict[str, Any]) -> dict[str, str]:
+    """nnlab, Python, NumPy, Keras and the backend's own packages (tensorflow, or jax and jaxlib)."""
     import numpy
 
-    return {
-        "nnlab": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "keras": device_info.get("keras", ""),
-        "tensorflow": device_info.get("tensorflow", ""),
-    }
+    out = {"nnlab": __version__, "python": platform.python_version(), "numpy": numpy.__version__}
+    out.update({k: device_info[k] for k in ("keras", "tensorflow", "jax", "jaxlib") if device_info.get(k)})
+    return out
+
+
+class Timer:
+    """Seconds per phase of a run (start-up, backend, data, build, fit, checkpoints, evaluate, save, plots)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {"startup": _process_age()}
+        self.began = time.perf_counter()
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+    def move(self, source: str, target: str, seconds: float) -> None:
+        """Count `seconds` of phase `source` under `target` instead (checkpoints written during fit)."""
+        self.seconds[source] = self.seconds.get(source, 0.0) - seconds
+        self.seconds[target] = self.seconds.get(target, 0.0) + seconds
+
+    def table(self) -> dict[str, float]:
+        """The phases, `other` for time not in any of them, and `total` from process start."""
+        total = self.seconds["startup"] + time.perf_counter() - self.began
+        out = {k: round(v, 3) for k, v in self.seconds.items()}
+        out["other"] = round(total - sum(self.seconds.values()), 3)
+        out["total"] = round(total, 3)
+        return out
+
+
+def _process_age() -> float:
+    """Seconds since this process started (interpreter start-up and imports before nnlab ran), 0 if unknown."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 __all__ = ["model_summary", "parameter_counts", "resume", "train", "train_config"]

@@ -1,37 +1,121 @@
-"""Everything backend-specific (TensorFlow today): device choice, determinism, thread pools."""
+"""Everything backend-specific: which Keras backend, its device, determinism, threads, jit and versions.
+
+`configure` must run before Keras is imported: the backend, the visible devices and the thread
+pools are fixed at import. Callers that only need to know a saved run's backend (evaluate,
+predict, export) use `run_backend` + `configure`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from nnlab.errors import ConfigError
 
+BACKENDS = ("tensorflow", "jax")
 DEVICES = ("auto", "cpu", "gpu")
+EXTRAS = {"tensorflow": "tf-cpu", "jax": "jax"}  # the pip extra that installs each backend
+THREADS_ENV = "NNLAB_THREADS"
 
 
-def configure(device: str = "auto", *, seed: int = 0, deterministic: bool = False) -> dict[str, Any]:
-    """Pick the device, seed Python/NumPy/Keras and optionally make ops deterministic; say what was used."""
+def choose(requested: str | None = None, *, key: str = "backend") -> str:
+    """The backend to run on: `requested` (--backend or the file's `backend:`), else $KERAS_BACKEND, else tensorflow.
+
+    Raises ConfigError (exit 2, one line) for an unknown backend or one that is not installed.
+    """
+    name = requested or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if not requested and os.environ.get("KERAS_BACKEND"):
+        key = "KERAS_BACKEND"
+    if name not in BACKENDS:
+        raise ConfigError(f"{key}: expected one of {', '.join(BACKENDS)} (got {name!r})")
+    if importlib.util.find_spec(name) is None:
+        other = [b for b in BACKENDS if b != name and importlib.util.find_spec(b) is not None]
+        hint = f", or choose the installed one with --backend {other[0]}" if other else ""
+        raise ConfigError(f"{key}: {name} is not installed; install it with: pip install 'nnlab[{EXTRAS[name]}]'{hint}")
+    return name
+
+
+def threads(requested: int | None = None) -> int | None:
+    """Threads per process: --threads, else $NNLAB_THREADS, else None (the backend's default: every core)."""
+    if requested is not None:
+        if requested < 1:
+            raise ConfigError(f"--threads: expected a whole number >= 1 (got {requested})")
+        return requested
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{THREADS_ENV}: expected a whole number >= 1 (got {text[:40]!r})")
+    return int(text)
+
+
+def run_backend(run_dir: str | Path) -> str | None:
+    """The backend a run folder was trained on (meta.json, else config.yaml), or None when it says nothing."""
+    import json
+
+    from nnlab import runs
+
+    run_dir = Path(run_dir)
+    with contextlib.suppress(OSError, ValueError):
+        name = json.loads((run_dir / runs.META).read_text()).get("device", {}).get("backend")
+        if name in BACKENDS:
+            return name
+    with contextlib.suppress(OSError, ValueError):
+        from nnlab.config import parse_yaml
+
+        name = (parse_yaml((run_dir / runs.CONFIG).read_text()) or {}).get("backend")
+        if name in BACKENDS:
+            return name
+    return None
+
+
+def configure(backend: str | None = None, device: str = "auto", *, seed: int = 0, deterministic: bool = False,
+              num_threads: int | None = None) -> dict[str, Any]:
+    """Select the backend, device and thread pools, seed everything, make ops deterministic if asked.
+
+    Returns what was used (recorded as meta.json's `device`). Must run before Keras is imported;
+    called again in the same process it checks that the backend has not changed.
+    """
     if device not in DEVICES:
         raise ConfigError(f"--device: expected one of {', '.join(DEVICES)} (got {device!r})")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    backend = choose(backend)
+    num_threads = threads(num_threads)
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise ConfigError(f"backend: this process already runs Keras on {keras.backend.backend()}; "
+                              f"{backend} needs a fresh process")
+    os.environ["KERAS_BACKEND"] = backend
+    info: dict[str, Any] = {"requested": device, "backend": backend, "deterministic": deterministic,
+                            "threads": num_threads}
+    if backend == "jax":
+        info.update(_configure_jax(device, deterministic, num_threads))
+    else:
+        info.update(_configure_tensorflow(device, deterministic, num_threads))
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    info["keras"] = keras.__version__
+    return info
+
+
+def _configure_tensorflow(device: str, deterministic: bool, num_threads: int | None) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of logs
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"  # only effective before TensorFlow is imported
+    fresh = "tensorflow" not in sys.modules
     with _quiet_stderr():
-        import keras
+        import tensorflow as tf
 
-    keras.utils.set_random_seed(seed)
-    backend = keras.backend.backend()
-    info: dict[str, Any] = {"requested": device, "backend": backend, "keras": keras.__version__}
-    if backend != "tensorflow":
-        info["used"] = "cpu" if device == "cpu" else "auto"
-        return info
-
-    import tensorflow as tf
-
+    if num_threads and fresh:  # thread pools can be sized only before TensorFlow runs its first op
+        tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(num_threads)
     gpus = tf.config.list_physical_devices("GPU")
     if device == "cpu" and gpus:
         tf.config.set_visible_devices([], "GPU")
@@ -45,13 +129,65 @@ def configure(device: str = "auto", *, seed: int = 0, deterministic: bool = Fals
             pass
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    info.update(
-        used="gpu" if gpus else "cpu",
-        gpus=[gpu.name for gpu in gpus],
-        tensorflow=tf.__version__,
-        deterministic=deterministic,
-    )
-    return info
+    return {"used": "gpu" if gpus else "cpu", "gpus": [gpu.name for gpu in gpus], "tensorflow": tf.__version__}
+
+
+def _configure_jax(device: str, deterministic: bool, num_threads: int | None) -> dict[str, Any]:
+    if device == "cpu":
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    flags = os.environ.get("XLA_FLAGS", "").split()
+    if num_threads == 1:
+        flags += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
+    elif num_threads:
+        flags += [f"intra_op_parallelism_threads={num_threads}"]
+    if deterministic:
+        flags += ["--xla_gpu_deterministic_ops=true"]  # XLA on CPU is deterministic already
+    if flags:
+        os.environ["XLA_FLAGS"] = " ".join(dict.fromkeys(flags))
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform in ("gpu", "cuda", "rocm")]
+    if device == "gpu" and not gpus:
+        raise ConfigError("--device gpu: JAX sees no GPU on this machine (install jax[cuda12] on a GPU host)")
+    _hide_tensorflow()
+    return {"used": "gpu" if gpus else "cpu", "gpus": [str(d) for d in gpus], "jax": jax.__version__,
+            "jaxlib": importlib.metadata.version("jaxlib")}
+
+
+def _hide_tensorflow() -> None:
+    """Keep TensorFlow out of a JAX process: Keras's serializer asks `tf.available` (importing it, ~2.5 s)
+    only to test isinstance(obj, tf.TensorShape), which nothing in a JAX run is."""
+    from keras.src.utils import module_utils
+
+    if "tensorflow" not in sys.modules:
+        module_utils.tensorflow._available = False
+
+
+def jit_compile(model) -> bool:
+    """XLA compilation chosen on purpose, never taken from a loaded checkpoint: always on JAX (eager JAX
+    runs ~100x slower); on TensorFlow Keras's own rule (XLA only on a GPU, for layers it can compile)."""
+    import keras
+    from keras.src.trainers.trainer import model_supports_jit
+
+    if keras.backend.backend() == "jax":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU")) and model_supports_jit(model)
+
+
+def set_jit(model) -> bool:
+    """Give a compiled (or loaded) model this backend's jit_compile; return the value."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        for layer in model._flatten_layers():
+            if layer.name.startswith("augment_"):  # Keras marks them jit-unsafe for TF's XLA; JAX compiles them
+                layer.supports_jit = True
+    value = jit_compile(model)
+    model.jit_compile = value
+    model.train_function = model.test_function = model.predict_function = None  # rebuilt with the new flag
+    return value
 
 
 @contextlib.contextmanager
@@ -70,3 +206,6 @@ def _quiet_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+__all__ = ["BACKENDS", "EXTRAS", "choose", "configure", "jit_compile", "run_backend", "set_jit", "threads"]

@@ -31,21 +31,26 @@ def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """At every epoch end: history.csv, then the model with its optimizer, then the state of the
-    other stateful callbacks (early stopping patience and best value, plateau counters).
+    """At every epoch end history.csv; then, when `every` seconds have passed since the last checkpoint
+    (and after the last epoch), the model with its optimizer and the state of the other stateful
+    callbacks (early stopping patience and best value, plateau counters).
 
     `state.json` is written last and names the files of its epoch, so a kill at any moment leaves
-    the previous epoch's checkpoint intact.
+    the previous checkpoint intact; a resume cuts history.csv back to it and trains the later
+    epochs again, so each epoch appears once and at most `every` seconds of work are lost.
     """
 
-    def __init__(self, run_dir: Path, stateful: list[keras.callbacks.Callback], history: list[dict], resume_state=None):
+    def __init__(self, run_dir: Path, stateful: list[keras.callbacks.Callback], history: list[dict], resume_state=None,
+                 every: float = 0.0):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.folder = self.run_dir / runs.CHECKPOINT
         self.stateful = stateful
         self.history = history
         self.resume_state = resume_state
-        self.last_end = None
+        self.every = every
+        self.seconds = 0.0  # spent writing checkpoints
+        self.last_end = self.last_save = None
 
     def on_train_begin(self, logs=None):
         # Runs after the stateful callbacks' own on_train_begin, which resets them.
@@ -59,7 +64,7 @@ class RunCheckpoint(keras.callbacks.Callback):
                 for callback in self.stateful:
                     if hasattr(callback, "best_weights"):
                         callback.best_weights = weights
-        self.last_end = time.perf_counter()
+        self.last_end = self.last_save = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
@@ -68,7 +73,11 @@ class RunCheckpoint(keras.callbacks.Callback):
         row["time_s"] = round(now - self.last_end, 4)  # since the previous epoch's checkpoint was written
         self.history.append(row)
         write_history(self.run_dir, self.history)  # before the checkpoint: resume cuts extra rows back
-        self.save(epoch + 1)
+        last = epoch + 1 >= (self.params.get("epochs") or 0) or self.model.stop_training
+        if last or now - self.last_save >= self.every:
+            self.save(epoch + 1)
+            self.last_save = time.perf_counter()
+            self.seconds += self.last_save - now
         self.last_end = time.perf_counter()
 
     def save(self, epochs_done: int) -> None:

@@ -16,6 +16,7 @@ from nnlab.datasets.base import Dataset, one_hot
 from nnlab.errors import ConfigError, RunFailedError
 from nnlab.models.base import FRAME_HEAD, has_frame_head
 from nnlab.runs import read_history
+from nnlab.training import backend
 from nnlab.training.callbacks import EpochLogger, NormalizedError, RunCheckpoint, read_checkpoint, read_weights
 
 DEFAULT_LOSS = {
@@ -99,8 +100,8 @@ def _schedule(schedule: ScheduleConfig, initial: float, steps: int, epochs: int)
     raise AssertionError(schedule.name)
 
 
-def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset) -> None:
-    """Compile with the configured (or the task's default) optimizer, loss and metrics."""
+def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset) -> bool:
+    """Compile with the configured (or the task's default) optimizer, loss and metrics; return jit_compile."""
     train = config.train
     try:
         optimizer = make_optimizer(train, _steps(train, dataset))
@@ -131,8 +132,9 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
         model.compile(optimizer=optimizer, loss={"output": loss, FRAME_HEAD: "sparse_categorical_crossentropy"},
                       loss_weights={"output": 1.0, FRAME_HEAD: weight},
                       metrics={"output": metrics, FRAME_HEAD: ["accuracy"]})
-        return
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    else:
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return backend.set_jit(model)
 
 
 def _callbacks(config: ExperimentConfig) -> list[keras.callbacks.Callback]:
@@ -148,18 +150,20 @@ def _callbacks(config: ExperimentConfig) -> list[keras.callbacks.Callback]:
 
 
 def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir: Path,
-        resume_state: dict[str, Any] | None = None, stream=None) -> list[dict[str, Any]]:
-    """Train, writing history.csv and a checkpoint at every epoch end; return the history rows."""
+        resume_state: dict[str, Any] | None = None, stream=None) -> tuple[list[dict[str, Any]], float]:
+    """Train, writing history.csv at every epoch end and a checkpoint at most every `train.checkpoint_every`
+    seconds (and after the last epoch); return the history rows and the seconds spent checkpointing."""
     train = config.train
     loss = loss_name(train, dataset.task)
     initial_epoch = resume_state["epoch"] if resume_state else 0
     history = [row for row in read_history(run_dir) if row["epoch"] <= initial_epoch]
     stateful = _callbacks(config)
+    checkpoint = RunCheckpoint(run_dir, stateful, history, resume_state, every=train.checkpoint_every)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         *_normalized_error(config, dataset, loss, model),
         *stateful,
-        RunCheckpoint(run_dir, stateful, history, resume_state),
+        checkpoint,
         EpochLogger(history, stream),
     ]
     if train.tensorboard:
@@ -185,7 +189,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
         )
     if history and not all(math.isfinite(v) for v in history[-1].values()):
         raise RunFailedError(f"the loss became NaN or infinite in epoch {history[-1]['epoch']}")
-    return history
+    return history, checkpoint.seconds
 
 
 def _normalized_error(config: ExperimentConfig, dataset: Dataset, loss: str, model: keras.Model) -> list[keras.callbacks.Callback]:
@@ -226,6 +230,7 @@ def load_checkpoint(run_dir: Path) -> tuple[keras.Model | None, dict[str, Any] |
     if state is None:
         return None, None
     model = keras.models.load_model(Path(run_dir) / runs.CHECKPOINT / state["model"])
+    backend.set_jit(model)  # this backend's choice, not the flag stored with the checkpoint
     return model, state
 
 

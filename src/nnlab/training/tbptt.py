@@ -2,7 +2,10 @@
 
 For each batch of `batch_size` sequences the recurrent states are reset, then the windows
 [0, w), [w, 2w), ... are trained one `train_on_batch` each, the states carrying over from one
-window to the next (gradients stop at window borders). Validation runs the same windows and
+window to the next (gradients stop at window borders). The carried states are made explicit
+model state (`track_states`): Keras creates a stateful RNN's state variables untracked, and the
+JAX trainer, which passes every variable in and out of its compiled step, would otherwise start
+every window from zeros. Validation runs the same windows and
 resets. The model that is checkpointed, evaluated and saved stays the ordinary (non-stateful)
 one: it gets the twin's weights and optimizer state at every epoch end, so history.csv, the
 checkpoint, resume, early stopping and the progress line work as in a normal run.
@@ -43,6 +46,40 @@ def reset_states(model: keras.Model) -> None:
             layer.reset_state()
 
 
+def track_states(model: keras.Model) -> None:
+    """Make the state variables of the stateful recurrent layers part of the model's non-trainable
+    variables, so that every backend's train and predict steps read them and write them back."""
+    for layer in model.layers:
+        states = getattr(layer, "states", None) if getattr(layer, "stateful", False) else None
+        if not states:
+            continue
+        layer._tracker.unlock()
+        try:
+            for variable in states:
+                layer._track_variable(variable)
+        finally:
+            layer._tracker.lock()
+
+
+def _state_ids(model: keras.Model) -> set[int]:
+    return {id(v) for layer in model.layers if getattr(layer, "stateful", False) for v in (layer.states or [])}
+
+
+def model_weights(twin: keras.Model) -> list[np.ndarray]:
+    """The twin's weights without its carried states: what the plain model's set_weights takes."""
+    states = _state_ids(twin)
+    return [np.asarray(v) for v in twin.weights if id(v) not in states]
+
+
+def set_model_weights(twin: keras.Model, weights: list[np.ndarray]) -> None:
+    states = _state_ids(twin)
+    variables = [v for v in twin.weights if id(v) not in states]
+    if len(variables) != len(weights):
+        raise AssertionError("the stateful twin's weights do not match the model's")
+    for variable, value in zip(variables, weights):
+        variable.assign(np.asarray(value))
+
+
 def check_tbptt(config: ExperimentConfig, dataset: Dataset) -> None:
     """Raise ConfigError (before any run folder exists) when truncated BPTT cannot train this experiment."""
     from nnlab.models import MODELS
@@ -69,7 +106,8 @@ def stateful_twin(model: keras.Model, config: ExperimentConfig, dataset: Dataset
     train = config.train
     builder = MODELS.get(config.model.name).fn
     twin = builder(dataset.spec, **config.model.params, stateful=True, batch_size=train.batch_size)
-    twin.set_weights(model.get_weights())
+    track_states(twin)
+    set_model_weights(twin, model.get_weights())
     compile_model(twin, config, dataset)
     for m in (model, twin):
         if not m.optimizer.built:
@@ -83,7 +121,7 @@ def _copy_optimizer(source: keras.Model, target: keras.Model) -> None:
     if len(source.optimizer.variables) != len(target.optimizer.variables):
         raise AssertionError("the stateful twin's optimizer does not match the model's")
     for a, b in pairs:
-        b.assign(a)
+        b.assign(np.asarray(a))  # a copy: JAX donates the buffers of the variables it trains
 
 
 def predict_windows(twin: keras.Model, x: np.ndarray, batch_size: int, window: int) -> np.ndarray:
@@ -145,7 +183,7 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
             if model.stop_training:  # TerminateOnNaN
                 break
         logs = {k: v / seen for k, v in sums.items()}
-        model.set_weights(twin.get_weights())
+        model.set_weights(model_weights(twin))
         val = _scores(dataset.y_val, predict_windows(twin, dataset.x_val, batch_size, window), loss, metric_names)
         logs.update({f"val_{k}": v for k, v in val.items()})
         _copy_optimizer(twin, model)  # the checkpoint saves the model with this optimizer state
@@ -157,4 +195,5 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
     return twin
 
 
-__all__ = ["check_tbptt", "fit_tbptt", "predict_windows", "reset_states", "stateful_twin", "window_slices"]
+__all__ = ["check_tbptt", "fit_tbptt", "model_weights", "predict_windows", "reset_states", "set_model_weights",
+           "stateful_twin", "track_states", "window_slices"]
