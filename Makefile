@@ -6,14 +6,14 @@ STAMP := $(VENV)/.installed
 # The report tests render report.html in Debian's headless Chromium (root on a fresh machine installs it).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 install: $(STAMP) $(CHROMIUM)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[tf-cpu,test]"
+	$(BIN)/pip install --quiet -e ".[tf-cpu,jax,test]"
 	touch $(STAMP)
 
 $(CHROMIUM):
@@ -23,8 +23,17 @@ $(CHROMIUM):
 demo: $(STAMP)
 	$(BIN)/nnlab train configs/digits_mlp.yaml
 
+# The end-to-end tests (train, resume, evaluate, inspect, truncated BPTT, backends) run again on JAX.
+JAX_TESTS := tests/test_train.py tests/test_resume.py tests/test_tbptt.py tests/test_backend.py tests/test_inspect_sequences.py
+
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n 2  # two workers: most of the time is TensorFlow starting in subprocesses
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -n 2 $(JAX_TESTS)
+
+# TensorFlow vs JAX, nnlab vs plain Keras, interleaved; BENCH_ARGS=--full for the full-length runs.
+NNLAB_DATA_DIR ?= ../shared/datasets
+bench: $(STAMP)
+	NNLAB_DATA_DIR=$(NNLAB_DATA_DIR) $(BIN)/python benchmarks/backends.py --write benchmarks/RESULTS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

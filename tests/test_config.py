@@ -130,13 +130,23 @@ def test_no_config_and_no_resume_exits_2():
 
 
 def test_device_choice_is_checked(tmp_path, runs_dir):
-    import tensorflow as tf
+    """--device is checked against the device list of the backend this process runs on."""
+    from nnlab.training import backend
 
+    name = backend.choose()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        gpus, shown = tf.config.list_physical_devices("GPU"), "TensorFlow"
+    else:
+        import jax
+
+        gpus, shown = [d for d in jax.devices() if d.platform != "cpu"], "JAX"
     path = write_config(tmp_path / "d.yaml", tiny_digits_config(epochs=1))
     result = CliRunner().invoke(app, ["train", str(path), "--device", "tpu"])
     assert (result.exit_code, result.stderr) == (2, "error: --device: expected one of auto, cpu, gpu (got 'tpu')\n")
-    if not tf.config.list_physical_devices("GPU"):
+    if not gpus:
         result = CliRunner().invoke(app, ["train", str(path), "--device", "gpu"])
         assert result.exit_code == 2
-        assert result.stderr.startswith("error: --device gpu: TensorFlow sees no GPU")
+        assert result.stderr.startswith(f"error: --device gpu: {shown} sees no GPU")
         assert not runs_dir.exists() or not list(runs_dir.iterdir())

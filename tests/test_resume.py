@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -32,7 +33,8 @@ def _files(run_dir):
 def test_sigkill_then_resume_has_every_epoch_once(tmp_path, runs_dir):
     epochs = 40
     config = write_config(tmp_path / "long.yaml", tiny_digits_config(
-        epochs=epochs, early_stopping={"monitor": "val_loss", "patience": 100, "restore_best_weights": True}))
+        epochs=epochs, checkpoint_every=0,  # a checkpoint every epoch, so the kill lands between two
+        early_stopping={"monitor": "val_loss", "patience": 100, "restore_best_weights": True}))
     process = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env=os.environ.copy())
     run_dir = _wait_for_epochs(runs_dir, 3, process)
@@ -68,7 +70,7 @@ def test_sigkill_then_resume_has_every_epoch_once(tmp_path, runs_dir):
 
 def test_two_resumes_at_once_one_trains_the_other_exits_2_at_once(tmp_path, runs_dir):
     epochs = 30
-    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=epochs))
+    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=epochs, checkpoint_every=0))
     first = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              env=os.environ.copy())
     run_dir = _wait_for_epochs(runs_dir, 2, first)
@@ -124,7 +126,7 @@ def test_resume_unknown_run_exits_2(runs_dir):
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_exits_130(tmp_path, runs_dir):
-    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=200))
+    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=200, checkpoint_every=0))
     process = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, env=os.environ.copy())
     run_dir = _wait_for_epochs(runs_dir, 1, process)
@@ -150,3 +152,22 @@ def test_resume_after_early_stop_trains_no_further(tmp_path, runs_dir):
     assert "epoch 3" not in result.stdout
     assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2]
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "completed"
+
+
+def test_checkpoints_at_most_every_checkpoint_every_seconds_and_after_the_last_epoch(tmp_path, monkeypatch):
+    """A tiny run with checkpoint_every far above its length checkpoints once, after its last epoch; with 0, every
+    epoch; history.csv has every epoch either way."""
+    from nnlab import experiment
+    from nnlab.training.callbacks import RunCheckpoint
+
+    saved = []
+    original = RunCheckpoint.save
+    monkeypatch.setattr(RunCheckpoint, "save", lambda self, epochs_done: (saved.append(epochs_done),
+                                                                          original(self, epochs_done)))
+    for every, expected in ((3600, [4]), (0, [1, 2, 3, 4])):
+        saved.clear()
+        config = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=4, checkpoint_every=every))
+        run_dir = experiment.train(config, runs_dir=tmp_path / "runs", stream=io.StringIO())
+        assert saved == expected
+        assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3, 4]
+        assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["epoch"] == 4

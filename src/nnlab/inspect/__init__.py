@@ -42,7 +42,7 @@ def load_run(run_dir: Path):
     if not model_path.is_file():
         raise ConfigError(f"{run_dir.name}: no {runs.MODEL} (the run did not finish, or output.save_model was false)")
     config = load_config(run_dir / runs.CONFIG)
-    backend.configure("auto", seed=config.seed)
+    backend.configure_for_run(run_dir, seed=config.seed)
     import keras
 
     from nnlab.models import layers  # noqa: F401  (registers the custom layers saved models refer to)

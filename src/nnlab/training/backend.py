@@ -74,6 +74,13 @@ def run_backend(run_dir: str | Path) -> str | None:
     return None
 
 
+def configure_for_run(run_dir: str | Path, backend: str | None = None, device: str = "auto", *,
+                      seed: int = 0) -> dict[str, Any]:
+    """`configure` for a command that loads a saved run (inspect, evaluate, predict, export): the run's own
+    backend unless `backend` (a --backend option) says otherwise; $KERAS_BACKEND/tensorflow for old runs."""
+    return configure(backend or run_backend(run_dir), device, seed=seed)
+
+
 def configure(backend: str | None = None, device: str = "auto", *, seed: int = 0, deterministic: bool = False,
               num_threads: int | None = None) -> dict[str, Any]:
     """Select the backend, device and thread pools, seed everything, make ops deterministic if asked.
@@ -208,4 +215,4 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-__all__ = ["BACKENDS", "EXTRAS", "choose", "configure", "jit_compile", "run_backend", "set_jit", "threads"]
+__all__ = ["BACKENDS", "EXTRAS", "choose", "configure", "configure_for_run", "jit_compile", "run_backend", "set_jit", "threads"]

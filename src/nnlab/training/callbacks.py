@@ -70,7 +70,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         now = time.perf_counter()
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in sorted((logs or {}).items(), key=_log_order)}}
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        row["time_s"] = round(now - self.last_end, 4)  # since the previous epoch's checkpoint was written
+        row["time_s"] = round(now - self.last_end, 4)  # since the previous epoch ended, its checkpoint included
         self.history.append(row)
         write_history(self.run_dir, self.history)  # before the checkpoint: resume cuts extra rows back
         last = epoch + 1 >= (self.params.get("epochs") or 0) or self.model.stop_training
@@ -78,7 +78,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.save(epoch + 1)
             self.last_save = time.perf_counter()
             self.seconds += self.last_save - now
-        self.last_end = time.perf_counter()
+        self.last_end = now
 
     def save(self, epochs_done: int) -> None:
         self.folder.mkdir(exist_ok=True)

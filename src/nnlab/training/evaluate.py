@@ -24,11 +24,10 @@ def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run
     predictions: dict[str, np.ndarray] = {}
     for split, (x, y) in dataset.splits().items():
         y_fit = split_targets(model, dataset, split, y, loss)
-        keras_scores = model.evaluate(x, y_fit, batch_size=batch_size, verbose=0, return_dict=True)
-        y_pred = model.predict(x, batch_size=batch_size, verbose=0)
-        if isinstance(y_pred, dict):  # an auxiliary per-frame head: the task's scores are on the main output
-            y_pred = y_pred["output"]
-        scores[split] = {**{k: float(v) for k, v in keras_scores.items()}, **metrics.task_scores(dataset.task, y, y_pred)}
+        outputs = predict(model, x, batch_size)
+        keras_scores = keras_metrics(model, y_fit, outputs)
+        y_pred = outputs["output"] if isinstance(outputs, dict) else outputs  # a per-frame head: scores on the main output
+        scores[split] = {**keras_scores, **metrics.task_scores(dataset.task, y, y_pred)}
         if split != "train":
             predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"] = y, y_pred
     runs.write_json(run_dir / runs.METRICS, scores)
@@ -36,6 +35,30 @@ def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run
         np.savez_compressed(tmp, **predictions)
     _write_extras(config, dataset, run_dir, predictions)
     return scores
+
+
+def predict(model: keras.Model, x: np.ndarray, batch_size: int):
+    """model.predict with every batch the same shape (the last one padded), so a compiled backend (JAX)
+    traces the step once for all splits instead of once per leftover batch size."""
+    full = len(x) // batch_size * batch_size
+    parts = [model.predict(x[:full], batch_size=batch_size, verbose=0)] if full else []
+    if full < len(x):
+        rest = x[full:]
+        padded = np.concatenate([rest, np.repeat(rest[:1], batch_size - len(rest), axis=0)])
+        out = model.predict(padded, batch_size=batch_size, verbose=0)
+        parts.append(keras.tree.map_structure(lambda a: a[: len(rest)], out))
+    return keras.tree.map_structure(lambda *a: np.concatenate(a), *parts) if len(parts) > 1 else parts[0]
+
+
+def keras_metrics(model: keras.Model, y, y_pred) -> dict[str, float]:
+    """The compiled loss (regularisation included) and metrics of predictions: what model.evaluate
+    returns, without a second pass over the data."""
+    model.reset_metrics()
+    loss = model.compute_loss(y=y, y_pred=y_pred, training=False)
+    out = {k: float(keras.ops.convert_to_numpy(v)) for k, v in model.compute_metrics(None, y, y_pred, None).items()}
+    out["loss"] = float(keras.ops.convert_to_numpy(loss))
+    model.reset_metrics()
+    return {"loss": out.pop("loss"), **out}
 
 
 def _write_extras(config: ExperimentConfig, dataset: Dataset, run_dir: Path, predictions: dict[str, np.ndarray]) -> None:

@@ -1,0 +1,191 @@
+"""TensorFlow vs JAX, nnlab vs plain Keras: per-epoch and whole-process times, interleaved, one table.
+
+Usage (what `make bench` runs; real MNIST for the MNIST-56 cases):
+    NNLAB_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/backends.py [--full] [--rounds 3]
+        [--cases digits_mlp,pulse_gru,...] [--write benchmarks/RESULTS.md]
+
+Each round runs every case as `plain_keras.py` and as `nnlab train`, on TensorFlow and on JAX,
+each a fresh process, in an order that alternates from round to round; round r uses seed r
+(so the pulse GRU's rounds are its seeds). Per-epoch times drop each run's first epoch
+(tracing/compiling), which is reported on its own. nnlab's epoch times come from history.csv
+(an epoch's time includes any checkpoint written after the previous one), whole-process times
+are the wall time of the process. The Markdown table goes to stdout, and with --write it
+replaces the section between the BACKENDS markers in that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# name: (config, quick overrides, full overrides)
+CASES = {
+    "digits_mlp": ("configs/digits_mlp.yaml", [], []),
+    "pulse_gru": ("configs/pulse_gru.yaml", ["train.epochs=8"], []),
+    "addition_lstm": ("configs/addition_lstm.yaml", ["data.n=10000", "train.epochs=4", "train.early_stopping=null"],
+                      ["train.early_stopping=null"]),
+    "mnist56_cnn": ("configs/mnist56_cnn.yaml", ["data.augment=null", "train.epochs=6"], ["data.augment=null"]),
+    "mnist56_cnn_aug": ("configs/mnist56_cnn.yaml", ["train.epochs=6"], []),
+}
+BACKENDS = ("tensorflow", "jax")
+MARK_BEGIN, MARK_END = "<!-- BACKENDS:BEGIN (benchmarks/backends.py) -->", "<!-- BACKENDS:END -->"
+
+
+def run_plain(config: str, overrides: list[str], seed: int, backend: str) -> dict:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "plain_keras.py"), config, str(seed), *overrides],
+                         capture_output=True, text=True, cwd=REPO, env={**os.environ, "KERAS_BACKEND": backend})
+    wall = time.perf_counter() - start
+    if out.returncode != 0:
+        raise SystemExit(f"plain {config} on {backend}: failed: {out.stderr.strip()[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"epochs": result["epoch_times"], "process": wall, "metric": result["val"]}
+
+
+def run_nnlab(config: str, overrides: list[str], seed: int, backend: str, runs_dir: str) -> dict:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "nnlab.cli.main", "train", config, *overrides, f"seed={seed}",
+                          "--backend", backend, "--runs-dir", runs_dir], capture_output=True, text=True, cwd=REPO)
+    wall = time.perf_counter() - start
+    match = re.search(r"run folder: (.+)", out.stdout)
+    if out.returncode != 0 or not match:
+        raise SystemExit(f"nnlab {config} on {backend}: failed: {out.stderr.strip()[-2000:]}")
+    run_dir = Path(match.group(1).strip())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    scores = json.loads((run_dir / "metrics.json").read_text())["val"]
+    with (run_dir / "history.csv").open() as f:
+        rows = [line.split(",") for line in f.read().splitlines()]
+    column = rows[0].index("time_s")
+    metric = scores["accuracy"] if "accuracy" in scores else scores["loss"] / _variance(run_dir)
+    return {"epochs": [float(r[column]) for r in rows[1:]], "process": wall, "metric": metric,
+            "phases": meta.get("timings_s", {})}
+
+
+def _variance(run_dir: Path) -> float:
+    import numpy as np
+
+    with np.load(run_dir / "predictions.npz") as p:
+        return float(np.var(p["val_y_true"]))
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="full-length training instead of the quick versions")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--write", help="Markdown file whose BACKENDS section gets the table")
+    args = parser.parse_args(argv)
+    cases = args.cases.split(",")
+    results: dict[tuple[str, str, str], list[dict]] = {}
+    load_before = os.getloadavg()
+    began = time.time()
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for r in range(args.rounds):
+            for case in cases:
+                config, quick, full = CASES[case]
+                overrides = full if args.full else quick
+                order = [(b, k) for b in BACKENDS for k in ("plain", "nnlab")]
+                order = order if r % 2 == 0 else order[::-1]
+                for backend, kind in order:
+                    if kind == "plain":
+                        res = run_plain(config, overrides, r, backend)
+                    else:
+                        res = run_nnlab(config, overrides, r, backend, runs_dir)
+                    results.setdefault((case, backend, kind), []).append(res)
+                    print(f"round {r} {case} {backend} {kind}: {res['process']:.1f}s "
+                          f"epoch {statistics.median(res['epochs'][1:] or res['epochs']):.3f}s "
+                          f"metric {res['metric']:.4f}", file=sys.stderr, flush=True)
+    text = table(results, cases, args, load_before, os.getloadavg(), time.time() - began)
+    print(text)
+    if args.write:
+        path = Path(args.write)
+        old = path.read_text()
+        block = f"{MARK_BEGIN}\n{text}\n{MARK_END}"
+        new = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), lambda _: block, old, flags=re.S) \
+            if MARK_BEGIN in old else old.rstrip() + "\n\n" + block + "\n"
+        path.write_text(new)
+
+
+def _epochs(runs: list[dict]) -> list[float]:
+    return [t for res in runs for t in (res["epochs"][1:] or res["epochs"])]
+
+
+def _med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(results, cases, args, load_before, load_after, seconds) -> str:
+    import keras  # noqa: F401  (only for its version)
+    import platform
+
+    versions = _versions()
+    lines = [
+        f"Command: `{' '.join(['.venv/bin/python benchmarks/backends.py', *sys.argv[1:]])}` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.rounds} rounds, "
+        f"{'full' if args.full else 'quick'} lengths, {seconds / 60:.0f} min; {os.cpu_count()} CPUs; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; {versions}; Python "
+        f"{platform.python_version()}).",
+        "",
+        "Per-epoch seconds: median (min-max) over every epoch but each run's first; `first`: median first epoch; "
+        "`process`: median whole-process wall seconds; metric: median validation accuracy (normalised error "
+        "MSE/variance for pulse_gru), with min-max over the rounds' seeds.",
+        "",
+        "| case | backend | plain s/epoch | nnlab s/epoch | nnlab/plain epoch | first epoch plain / nnlab "
+        "| process plain / nnlab s | nnlab/plain process | metric plain | metric nnlab |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case in cases:
+        for backend in BACKENDS:
+            plain, nn = results[(case, backend, "plain")], results[(case, backend, "nnlab")]
+            pe, ne = _epochs(plain), _epochs(nn)
+            pm, nm = [r["metric"] for r in plain], [r["metric"] for r in nn]
+            lines.append(
+                f"| {case} | {backend} | {_med(pe):.3f} ({min(pe):.3f}-{max(pe):.3f}) | {_med(ne):.3f} "
+                f"({min(ne):.3f}-{max(ne):.3f}) | **{_med(ne) / _med(pe):.2f}** | "
+                f"{_med([r['epochs'][0] for r in plain]):.2f} / {_med([r['epochs'][0] for r in nn]):.2f} | "
+                f"{_med([r['process'] for r in plain]):.1f} / {_med([r['process'] for r in nn]):.1f} | "
+                f"**{_med([r['process'] for r in nn]) / _med([r['process'] for r in plain]):.2f}** | "
+                f"{_med(pm):.4f} ({min(pm):.4f}-{max(pm):.4f}) | {_med(nm):.4f} ({min(nm):.4f}-{max(nm):.4f}) |")
+    lines += ["", "JAX against TensorFlow (ratios of medians; above 1 means JAX is faster):", "",
+              "| case | TF plain epoch / JAX nnlab epoch | TF nnlab process / JAX nnlab process |", "|---|---|---|"]
+    for case in cases:
+        tf_plain = _med(_epochs(results[(case, "tensorflow", "plain")]))
+        jax_nn = _med(_epochs(results[(case, "jax", "nnlab")]))
+        tf_proc = _med([r["process"] for r in results[(case, "tensorflow", "nnlab")]])
+        jax_proc = _med([r["process"] for r in results[(case, "jax", "nnlab")]])
+        lines.append(f"| {case} | **{tf_plain / jax_nn:.2f}x** | **{tf_proc / jax_proc:.2f}x** |")
+    phases = ["startup", "backend", "data", "build", "fit", "checkpoints", "evaluate", "save", "plots", "other", "total"]
+    lines += ["", "Where an `nnlab train` process spends its time (median seconds per phase, from meta.json "
+              "`timings_s`; startup = interpreter and imports before nnlab runs, backend = importing Keras and its "
+              "backend):", "", "| case | backend | " + " | ".join(phases) + " |", "|---|---|" + "---|" * len(phases)]
+    for case in cases:
+        for backend in BACKENDS:
+            runs = results[(case, backend, "nnlab")]
+            cells = [f"{_med([r['phases'].get(p, 0.0) for r in runs]):.2f}" for p in phases]
+            lines.append(f"| {case} | {backend} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _versions() -> str:
+    import importlib.metadata as md
+
+    out = []
+    for name in ("keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib"):
+        try:
+            out.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            pass
+    return ", ".join(out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

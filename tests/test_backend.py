@@ -1,0 +1,93 @@
+"""Backend choice: JAX runs without TensorFlow, what meta.json records, resume on another backend, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import nnlab, tiny_digits_config, write_config
+from test_train import history, only_run
+
+# Runs the CLI in-process, then says which heavy modules it loaded.
+PROBE = """
+import sys
+{before}
+from nnlab.cli.main import app
+sys.argv = ["nnlab", *{args!r}]
+try:
+    app()
+except SystemExit as exc:
+    print("EXIT:", exc.code)
+print("LOADED:" + ",".join(sorted(m for m in ("tensorflow", "jax") if sys.modules.get(m) is not None)))
+"""
+
+
+def probe(*args: str, before: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-c", PROBE.format(args=list(args), before=before)], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_jax_run_never_imports_tensorflow_and_records_its_versions(tmp_path, runs_dir):
+    config = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=2))
+    result = probe("train", str(config), "--backend", "jax", env={"NNLAB_THREADS": "1", "KERAS_BACKEND": "tensorflow"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "LOADED:jax"  # TensorFlow is installed, but never imported
+    run_dir = only_run(runs_dir)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "completed"
+    device = meta["device"]
+    assert (device["backend"], device["used"], device["jit_compile"], device["threads"]) == ("jax", "cpu", True, 1)
+    assert {"jax", "jaxlib", "keras"} <= set(meta["versions"]) and "tensorflow" not in meta["versions"]
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["backend"] == "jax"  # --backend beats $KERAS_BACKEND
+    phases = meta["timings_s"]
+    assert {"startup", "backend", "data", "build", "fit", "checkpoints", "evaluate", "save", "plots", "total"} <= set(phases)
+    assert phases["total"] >= phases["fit"] > 0
+
+
+def test_resume_on_the_other_backend_updates_versions_and_chooses_its_own_jit(tmp_path, runs_dir):
+    """A TensorFlow checkpoint (stored jit_compile False) resumed on JAX runs compiled, and meta.json says JAX."""
+    config = write_config(tmp_path / "tiny.yaml", {**tiny_digits_config(epochs=1), "backend": "tensorflow"})
+    assert nnlab("train", str(config)).returncode == 0
+    run_dir = only_run(runs_dir)
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    resolved["train"]["epochs"] = 2
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["device"]["jit_compile"] is False and "tensorflow" in meta["versions"]
+    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+
+    result = probe("train", "--resume", run_dir.name, "--backend", "jax")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "LOADED:jax"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "completed" and meta["resumes"] == 1
+    assert (meta["device"]["backend"], meta["device"]["jit_compile"]) == ("jax", True)
+    assert "jax" in meta["versions"] and "tensorflow" not in meta["versions"]
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2]
+
+
+@pytest.mark.parametrize("args, before, env, message", [
+    (["--backend", "jax"], "sys.modules['jax'] = None  # as if not installed", {},
+     "--backend: jax is not installed; install it with: pip install 'nnlab[jax]'"),
+    ([], "sys.modules['tensorflow'] = None", {"KERAS_BACKEND": ""},
+     "backend: tensorflow is not installed; install it with: pip install 'nnlab[tf-cpu]', or choose the installed "
+     "one with --backend jax"),
+    (["--backend", "torch"], "", {}, "--backend: expected one of tensorflow, jax (got 'torch')"),
+    ([], "", {"KERAS_BACKEND": "torch"}, "KERAS_BACKEND: expected one of tensorflow, jax (got 'torch')"),
+    (["--threads", "0"], "", {}, "--threads: expected a whole number >= 1 (got 0)"),
+    ([], "", {"NNLAB_THREADS": "many"}, "NNLAB_THREADS: expected a whole number >= 1 (got 'many')"),
+], ids=["jax-missing", "tf-missing", "unknown", "unknown-env", "threads", "threads-env"])
+def test_bad_backend_or_threads_is_one_line_exit_2_before_any_import(tmp_path, runs_dir, args, before, env, message):
+    config = write_config(tmp_path / "tiny.yaml", tiny_digits_config())
+    result = probe("train", str(config), *args, before=before, env=env)
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2:] == ["EXIT: 2", "LOADED:"], result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not runs_dir.exists() or not list(runs_dir.iterdir())  # nothing left looking like a run
