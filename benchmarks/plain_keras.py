@@ -64,9 +64,10 @@ def run(config_path: str, seed: int, overrides: list[str]) -> dict:
     else:
         model.fit(data.x_train, y_train, batch_size=train.batch_size, epochs=train.epochs, shuffle=True,
                   validation_data=(data.x_val, y_val), callbacks=[timer], verbose=0)
-        scores = model.evaluate(data.x_val, y_val, batch_size=256, verbose=0, return_dict=True)
-        model.predict(data.x_val, batch_size=256, verbose=0)
-        val = scores[metric] if task != "sequence_regression" else scores["loss"] / float(np.var(y_val))
+        for x, y in ((data.x_train, y_train), (data.x_val, y_val)):  # the splits nnlab evaluates
+            scores = model.evaluate(x, y, batch_size=max(train.batch_size, 256), verbose=0, return_dict=True)
+            model.predict(x, batch_size=max(train.batch_size, 256), verbose=0)
+        val = scores[metric]
     return {"epoch_times": timer.times, "val": float(val)}
 
 

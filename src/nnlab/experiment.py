@@ -158,7 +158,7 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
             history, checkpoint_s = fit(model, config, dataset, run_dir, state, stream)
         timer.move("fit", "checkpoints", checkpoint_s)
         with timer("evaluate"):
-            scores = evaluate(model, config, dataset, run_dir)
+            scores = evaluate(model, config, dataset, run_dir, history)
         if config.output.save_model:
             with timer("save"), runs.atomic_path(run_dir / runs.MODEL) as tmp:
                 model.save(tmp)

@@ -15,6 +15,8 @@ import numpy as np
 from nnlab import runs
 from nnlab.runs import write_history
 
+# Epoch logs nnlab's callbacks add to Keras's own (not numbers model.evaluate returns).
+NNLAB_LOGS = ("nmse", "val_nmse")
 # Attributes of stateful Keras callbacks that BackupAndRestore does not keep.
 _STATE_ATTRS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
 

@@ -13,11 +13,17 @@ import numpy as np
 from nnlab import metrics, runs
 from nnlab.config import ExperimentConfig
 from nnlab.datasets.base import Dataset
+from nnlab.training.callbacks import NNLAB_LOGS
 from nnlab.training.fit import loss_name, split_targets
 
 
-def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir: Path) -> dict[str, Any]:
-    """Scores per split (Keras loss and metrics, plus the task's own); writes the files; returns the scores."""
+def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir: Path,
+             history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Scores per split (Keras loss and metrics, plus the task's own); writes the files; returns the scores.
+
+    The validation loss and metrics of the last epoch in `history` are reused when the model still
+    has that epoch's weights: fit computed exactly these numbers already.
+    """
     loss = loss_name(config.train, dataset.task)
     batch_size = max(config.train.batch_size, 256)
     scores: dict[str, dict[str, Any]] = {}
@@ -25,9 +31,11 @@ def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run
     for split, (x, y) in dataset.splits().items():
         y_fit = split_targets(model, dataset, split, y, loss)
         outputs = predict(model, x, batch_size)
-        keras_scores = keras_metrics(model, y_fit, outputs)
+        keras_scores = _last_validation(config, history) if split == "val" else None
+        if keras_scores is None:
+            keras_scores = model.evaluate(x, y_fit, batch_size=batch_size, verbose=0, return_dict=True)
         y_pred = outputs["output"] if isinstance(outputs, dict) else outputs  # a per-frame head: scores on the main output
-        scores[split] = {**keras_scores, **metrics.task_scores(dataset.task, y, y_pred)}
+        scores[split] = {**{k: float(v) for k, v in keras_scores.items()}, **metrics.task_scores(dataset.task, y, y_pred)}
         if split != "train":
             predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"] = y, y_pred
     runs.write_json(run_dir / runs.METRICS, scores)
@@ -35,6 +43,16 @@ def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run
         np.savez_compressed(tmp, **predictions)
     _write_extras(config, dataset, run_dir, predictions)
     return scores
+
+
+def _last_validation(config: ExperimentConfig, history: list[dict[str, Any]] | None) -> dict[str, float] | None:
+    """Keras's val_ numbers of the last epoch, unless early stopping may have put other weights back
+    (or truncated BPTT computed them window by window: its full-sequence evaluation is the check on that)."""
+    stop = config.train.early_stopping
+    if not history or (stop is not None and stop.restore_best_weights) or config.train.tbptt is not None:
+        return None
+    row = history[-1]
+    return {k[4:]: v for k, v in row.items() if k.startswith("val_") and k not in NNLAB_LOGS} or None
 
 
 def predict(model: keras.Model, x: np.ndarray, batch_size: int):
@@ -48,17 +66,6 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int):
         out = model.predict(padded, batch_size=batch_size, verbose=0)
         parts.append(keras.tree.map_structure(lambda a: a[: len(rest)], out))
     return keras.tree.map_structure(lambda *a: np.concatenate(a), *parts) if len(parts) > 1 else parts[0]
-
-
-def keras_metrics(model: keras.Model, y, y_pred) -> dict[str, float]:
-    """The compiled loss (regularisation included) and metrics of predictions: what model.evaluate
-    returns, without a second pass over the data."""
-    model.reset_metrics()
-    loss = model.compute_loss(y=y, y_pred=y_pred, training=False)
-    out = {k: float(keras.ops.convert_to_numpy(v)) for k, v in model.compute_metrics(None, y, y_pred, None).items()}
-    out["loss"] = float(keras.ops.convert_to_numpy(loss))
-    model.reset_metrics()
-    return {"loss": out.pop("loss"), **out}
 
 
 def _write_extras(config: ExperimentConfig, dataset: Dataset, run_dir: Path, predictions: dict[str, np.ndarray]) -> None:
