@@ -136,12 +136,14 @@ def _configure_tensorflow(device: str, deterministic: bool, num_threads: int | N
             pass
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    return {"used": "gpu" if gpus else "cpu", "gpus": [gpu.name for gpu in gpus], "tensorflow": tf.__version__}
+    return {"used": "gpu" if gpus else "cpu", "gpus": [gpu.name for gpu in gpus], "tensorflow": tf.__version__,
+            "threads": tf.config.threading.get_intra_op_parallelism_threads() or None}  # what TF really uses
 
 
 def _configure_jax(device: str, deterministic: bool, num_threads: int | None) -> dict[str, Any]:
     if device == "cpu":
         os.environ["JAX_PLATFORMS"] = "cpu"
+    fresh = "jax" not in sys.modules  # XLA reads its flags when JAX starts
     flags = os.environ.get("XLA_FLAGS", "").split()
     if num_threads == 1:
         flags += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
@@ -158,7 +160,7 @@ def _configure_jax(device: str, deterministic: bool, num_threads: int | None) ->
         raise ConfigError("--device gpu: JAX sees no GPU on this machine (install jax[cuda12] on a GPU host)")
     _hide_tensorflow()
     return {"used": "gpu" if gpus else "cpu", "gpus": [str(d) for d in gpus], "jax": jax.__version__,
-            "jaxlib": importlib.metadata.version("jaxlib")}
+            "jaxlib": importlib.metadata.version("jaxlib"), "threads": num_threads if fresh else None}
 
 
 def _hide_tensorflow() -> None:
