@@ -75,8 +75,11 @@ class RunCheckpoint(keras.callbacks.Callback):
         row["time_s"] = round(now - self.last_end, 4)  # since the previous epoch ended, its checkpoint included
         self.history.append(row)
         write_history(self.run_dir, self.history)  # before the checkpoint: resume cuts extra rows back
+        finite = all(math.isfinite(v) for v in row.values())
+        if not finite:
+            self.model.stop_training = True  # NaN or infinite: fit() fails the run (checked per epoch, not per batch)
         last = epoch + 1 >= (self.params.get("epochs") or 0) or self.model.stop_training
-        if last or now - self.last_save >= self.every:
+        if finite and (last or now - self.last_save >= self.every):  # never a checkpoint of NaN weights
             self.save(epoch + 1)
             self.last_save = time.perf_counter()
             self.seconds += self.last_save - now

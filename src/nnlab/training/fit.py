@@ -159,8 +159,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     history = [row for row in read_history(run_dir) if row["epoch"] <= initial_epoch]
     stateful = _callbacks(config)
     checkpoint = RunCheckpoint(run_dir, stateful, history, resume_state, every=train.checkpoint_every)
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),
+    callbacks = [  # none with per-batch hooks: they would stop Keras from dispatching steps asynchronously
         *_normalized_error(config, dataset, loss, model),
         *stateful,
         checkpoint,

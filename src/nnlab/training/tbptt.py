@@ -180,7 +180,7 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
                 sums[k] = sums.get(k, 0.0) + float(v) * (stop - start)
             seen += stop - start
             callback_list.on_train_batch_end(step, logs)
-            if model.stop_training:  # TerminateOnNaN
+            if not math.isfinite(float(logs["loss"])):  # as RunCheckpoint would at the epoch end: stop now
                 break
         logs = {k: v / seen for k, v in sums.items()}
         model.set_weights(model_weights(twin))
