@@ -91,3 +91,24 @@ def test_bad_backend_or_threads_is_one_line_exit_2_before_any_import(tmp_path, r
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not runs_dir.exists() or not list(runs_dir.iterdir())  # nothing left looking like a run
+
+
+def test_evaluation_reuses_fit_validation_only_where_it_is_the_same_number(tmp_path):
+    """metrics.json's val loss/accuracy come from fit's last epoch; they equal a fresh evaluation of the saved model."""
+    import io
+
+    import keras
+
+    from nnlab import datasets, experiment
+    from nnlab.config import load_config
+
+    config = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=2))
+    run_dir = experiment.train(config, runs_dir=tmp_path / "runs", stream=io.StringIO())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    last = history(run_dir)[-1]
+    assert metrics["val"]["loss"] == float(last["val_loss"])
+    model = keras.models.load_model(run_dir / "model.keras")
+    data = datasets.load(load_config(run_dir / "config.yaml").data)
+    fresh = model.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)
+    assert metrics["val"]["loss"] == pytest.approx(fresh["loss"], rel=1e-5)
+    assert metrics["val"]["accuracy"] == pytest.approx(fresh["accuracy"])
