@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from nnlab import runs
-from nnlab.runs import write_history
+from nnlab.runs import append_history, write_history
 
 # Epoch logs nnlab's callbacks add to Keras's own (not numbers model.evaluate returns).
 NNLAB_LOGS = ("nmse", "val_nmse")
@@ -52,6 +52,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.resume_state = resume_state
         self.every = every
         self.seconds = 0.0  # spent writing checkpoints
+        self.columns: list[str] | None = None  # of history.csv as this process wrote it
         self.last_end = self.last_save = None
 
     def on_train_begin(self, logs=None):
@@ -74,7 +75,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["time_s"] = round(now - self.last_end, 4)  # since the previous epoch ended, its checkpoint included
         self.history.append(row)
-        write_history(self.run_dir, self.history)  # before the checkpoint: resume cuts extra rows back
+        # Before the checkpoint (resume cuts extra rows back); rewritten whole when it starts or its columns change.
+        columns = list(dict.fromkeys(k for r in self.history for k in r))
+        if columns == self.columns:
+            append_history(self.run_dir, columns, row)
+        else:
+            write_history(self.run_dir, self.history)
+            self.columns = columns
         finite = all(math.isfinite(v) for v in row.values())
         if not finite:
             self.model.stop_training = True  # NaN or infinite: fit() fails the run (checked per epoch, not per batch)
