@@ -126,7 +126,7 @@ def test_resume_unknown_run_exits_2(runs_dir):
 
 
 def test_ctrl_c_marks_the_run_interrupted_and_exits_130(tmp_path, runs_dir):
-    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=200, checkpoint_every=0))
+    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=1000, checkpoint_every=0))
     process = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, env=os.environ.copy())
     run_dir = _wait_for_epochs(runs_dir, 1, process)
