@@ -7,7 +7,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, shown
 
 F = TypeVar("F", bound=Callable)
 
@@ -49,7 +49,7 @@ class Registry(Generic[F]):
             return self._entries[name]
         except KeyError:
             raise ConfigError(
-                f"unknown {self.kind} {name!r} (choose from: {', '.join(self.names())})"
+                f"unknown {self.kind} {shown(name)} (choose from: {', '.join(self.names())})"
             ) from None
 
     def names(self) -> list[str]:

@@ -21,7 +21,7 @@ _STATE_ATTRS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter
 
 def read_weights(path: Path) -> list[np.ndarray]:
     """Weights saved by RunCheckpoint (best weights of early stopping), in model order."""
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         return [data[f"arr_{i}"] for i in range(len(data.files))]
 
 
