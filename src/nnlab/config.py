@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -14,8 +15,11 @@ from nnlab.errors import ConfigError, one_line, shown
 from nnlab.registry import Params, Registry
 
 
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +261,7 @@ class OutputConfig(_Strict):
 class ExperimentConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
     description: str = ""
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     data: ComponentConfig
     model: ComponentConfig
     train: TrainConfig = TrainConfig()
@@ -344,6 +348,51 @@ def validate_config(raw: dict[str, Any], source: str, overridden: dict[str, str]
     return config
 
 
+# ---------------------------------------------------------------------------------------------
+# Keras identifiers (activations, initializers, losses, metrics): checked against Keras itself, after
+# the backend is chosen (it imports Keras) and before any data is loaded.
+_IDENTIFIER_KINDS = {"activation": "activations", "initializer": "initializers"}
+
+
+def check_keras_names(config: ExperimentConfig, source: str) -> None:
+    """ConfigError naming the key, with a did-you-mean, for a name Keras does not know."""
+    import keras
+
+    def check(key: str, kind: str, module, name: Any) -> None:
+        if not isinstance(name, str):
+            return
+        try:
+            module.get(name)
+            return
+        except (TypeError, ValueError, KeyError):
+            pass
+        known = {n for n in dir(module) if n.islower() and not n.startswith("_")} - {"get", "serialize", "deserialize"}
+        if kind == "metric":
+            known |= {"accuracy", "acc"}  # names compile() accepts beside the functions
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{source}: {key}: unknown Keras {kind} {shown(name)}{hint}")
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{key}.{k}" if isinstance(k, str) else f"{key}[{k!r}]", v)
+                suffix = k.rsplit("_", 1)[-1] if isinstance(k, str) else ""
+                if suffix in _IDENTIFIER_KINDS:
+                    module = getattr(keras, _IDENTIFIER_KINDS[suffix])
+                    for i, name in enumerate(v if isinstance(v, list) else [v]):
+                        check(f"{key}.{k}" + (f"[{i}]" if isinstance(v, list) else ""), suffix, module, name)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(f"{key}[{i}]", item)
+
+    walk("model", config.model.params)
+    check("train.loss", "loss", keras.losses, config.train.loss)
+    for i, name in enumerate(config.train.metrics or []):
+        check(f"train.metrics[{i}]", "metric", keras.metrics, name)
+
+
 def _get_entry(registry: Registry, name: str, source: str, section: str, overridden: dict[str, str]):
     try:
         return registry.get(name)
@@ -399,6 +448,7 @@ __all__ = [
     "TBPTTConfig",
     "TrainConfig",
     "apply_overrides",
+    "check_keras_names",
     "dump_yaml",
     "load_config",
     "one_line",

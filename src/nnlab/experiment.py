@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nnlab import __version__, runs
-from nnlab.config import ExperimentConfig, dump_yaml, load_config
+from nnlab.config import ExperimentConfig, check_keras_names, dump_yaml, load_config
 from nnlab.errors import ConfigError
 from nnlab.metrics import MAIN_METRIC
 
@@ -32,6 +32,7 @@ def _prepare(config: ExperimentConfig, source: str, device: str):
     from nnlab.training import backend
 
     device_info = backend.configure(device, seed=config.seed, deterministic=config.train.deterministic)
+    check_keras_names(config, source)
     from nnlab.training.fit import compile_model
 
     with _about(source):
@@ -67,6 +68,9 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
                  command: list[str] | None = None, stream: TextIO | None = None) -> Path | None:
     """Train a validated config (what sweeps call per trial); `source` names where it came from."""
     stream = stream or sys.stdout
+    runs_dir = Path(runs_dir or config.output.runs_dir or runs.default_runs_dir())
+    if not dry_run:
+        runs.check_runs_dir(runs_dir)
     device_info, dataset, model = _prepare(config, source, device)
     counts = parameter_counts(model)
     if dry_run:
@@ -74,7 +78,6 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
         print(model_summary(model), file=stream)
         print(f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)", file=stream)
         return None
-    runs_dir = Path(runs_dir or config.output.runs_dir or runs.default_runs_dir())
     run_dir = runs.create_run_dir(runs_dir, config.name)
     with runs.claimed(run_dir):
         runs.write_text(run_dir / runs.CONFIG, dump_yaml(config.to_dict()))
@@ -90,7 +93,7 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
             "epochs_planned": config.train.epochs,
         })
         runs.write_json(run_dir / runs.META, meta)
-        print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {dataset.sizes()}, "
+        print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {_sizes(dataset)}, "
               f"{counts['total']:,} parameters, {device_info['used']})", file=stream, flush=True)
         _run(model, config, dataset, run_dir, None, stream)
     return run_dir
@@ -150,6 +153,11 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
     print(f"run id: {run_dir.name}", file=stream)
     print(f"run folder: {run_dir}", file=stream)
     print(f"{main_metric['name']}: {shown}", file=stream, flush=True)
+
+
+def _sizes(dataset) -> str:
+    """`train 1,437 / val 360`: the examples per split."""
+    return " / ".join(f"{split} {n:,}" for split, n in dataset.sizes().items())
 
 
 def _best_epoch(config: ExperimentConfig, history: list[dict[str, Any]]) -> int | None:

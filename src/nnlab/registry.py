@@ -68,4 +68,4 @@ class Registry(Generic[F]):
 class Params(BaseModel):
     """Base for the parameters of a registered function: strict types, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)

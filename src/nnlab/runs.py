@@ -100,6 +100,20 @@ def write_history(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Creating and updating runs.
+def check_runs_dir(runs_dir: str | Path) -> Path:
+    """ConfigError unless run folders can be made under `runs_dir` (checked before any slow step)."""
+    runs_dir = Path(runs_dir)
+    for folder in (runs_dir, *runs_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(f"runs folder {runs_dir}: {folder} is a file, not a folder (--runs-dir, "
+                                  "output.runs_dir or NNLAB_RUNS_DIR)")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise ConfigError(f"runs folder {runs_dir}: {folder} is not writable")
+            break
+    return runs_dir
+
+
 def create_run_dir(runs_dir: str | Path, name: str) -> Path:
     """Make `runs_dir/<YYYYMMDD-HHMMSS>-<name>-<4 hex>/` with an exclusive mkdir (never collides)."""
     runs_dir = Path(runs_dir)

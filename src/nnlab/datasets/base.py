@@ -30,7 +30,7 @@ class DataParams(Params):
     n_train: int | None = Field(None, ge=1, description="use only the first n training examples")
     n_val: int | None = Field(None, ge=1, description="use only the first n validation examples")
     val_split: float | None = Field(None, gt=0, lt=1, description="carve validation from training data")
-    seed: int = Field(0, ge=0, description="seed for generation, shuffling and splitting")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for generation, shuffling and splitting")
 
 
 @dataclass(frozen=True)

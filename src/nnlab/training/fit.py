@@ -108,16 +108,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
         raise ConfigError(f"train.optimizer: {_first_line(exc)}") from None
     if train.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("train.tensorboard: true needs the tensorboard package (pip install tensorboard)")
-    loss = loss_name(train, dataset.task)
-    for key, kind, lookup, names in (
-        ("train.loss", "loss", keras.losses.get, [loss]),
-        ("train.metrics", "metric", keras.metrics.get, train.metrics or []),
-    ):
-        for name in names:
-            try:
-                lookup(name)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{key}: unknown Keras {kind} {name!r}") from None
+    loss = loss_name(train, dataset.task)  # loss and metric names were checked by config.check_keras_names
     if train.tbptt is not None:
         from nnlab.training.tbptt import check_tbptt
 
