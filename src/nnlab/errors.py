@@ -32,6 +32,10 @@ class RunBusyError(ConfigError):
     """Another live process owns the run folder (holds its lock)."""
 
 
+class RunDamagedError(ConfigError):
+    """A file of a run folder cannot be read (truncated by a kill, edited, half-copied)."""
+
+
 class RunFailedError(NnlabError):
     """The run itself failed (for example the loss became NaN). Exit code 1."""
 

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from nnlab import __version__, runs
 from nnlab.config import ExperimentConfig, check_keras_names, dump_yaml, load_config
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, shown
 from nnlab.metrics import MAIN_METRIC
 
 
@@ -99,27 +99,58 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
     return run_dir
 
 
-def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "auto", force: bool = False,
-           command: list[str] | None = None, stream: TextIO | None = None) -> Path:
-    """Continue a stopped run from its last finished epoch; the run is claimed before anything slow."""
+def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path | None = None,
+           device: str = "auto", force: bool = False, command: list[str] | None = None,
+           stream: TextIO | None = None) -> Path:
+    """Continue a stopped run from its last finished epoch; the run is claimed before anything slow.
+
+    `train.epochs=N` (the only override allowed) trains a run further, a completed one included.
+    """
     stream = stream or sys.stdout
+    wrong = [item for item in overrides if item.partition("=")[0] != "train.epochs"]
+    if wrong:
+        raise ConfigError(f"--resume {run_ref}: only train.epochs=N may change (to train further); "
+                          f"the run's own config.yaml is used (got {shown(wrong[0])})")
     run_dir = runs.find_run(run_ref, runs_dir or runs.default_runs_dir())
     with runs.claimed(run_dir, force=force):  # holding the lock, a `running` status is a dead owner's
         meta = runs.read_json(run_dir / runs.META)
-        if meta.get("status") == "completed":
-            raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed")
-        config = load_config(run_dir / runs.CONFIG)
-        device_info, dataset, model = _prepare(config, str(run_dir / runs.CONFIG), device)
+        config_path = run_dir / runs.CONFIG
+        config = load_config(config_path, overrides)
+        from nnlab.training.callbacks import read_checkpoint
+
+        done = (read_checkpoint(run_dir) or {}).get("epoch", 0)
+        planned = meta.get("epochs_planned", config.train.epochs)
+        if overrides and config.train.epochs <= done:
+            raise ConfigError(f"--resume {run_ref}: {overrides[-1]}: the run has {done} epochs already; "
+                              "give more to train further")
+        if meta.get("status") == "completed" and config.train.epochs == planned:
+            raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed "
+                              f"(train it further with --resume {run_ref} train.epochs={planned + 10})")
+        runs.remove_temp_files(run_dir)
+        device_info, dataset, model = _prepare(config, str(config_path), device)
         from nnlab.training.fit import load_checkpoint
 
         checkpoint_model, state = load_checkpoint(run_dir)
         model = checkpoint_model or model
-        runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv)
+        if _stopped_early(state) and config.train.epochs != planned:
+            raise ConfigError(f"--resume {run_ref}: early stopping ended this run at epoch {done}; "
+                              "more epochs would stop again")
+        extra = {}
+        if config.train.epochs != planned:
+            runs.write_text(config_path, dump_yaml(config.to_dict()))
+            extra = {"epochs_planned": config.train.epochs,
+                     "extended": [*meta.get("extended", []), {"from": planned, "to": config.train.epochs,
+                                                              "after_epoch": done, "at": runs.now_iso()}]}
+        runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv, **extra)
         done = state["epoch"] if state else 0
         print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream,
               flush=True)
         _run(model, config, dataset, run_dir, state, stream)
     return run_dir
+
+
+def _stopped_early(state: dict[str, Any] | None) -> bool:
+    return bool(state) and any(cb.get("stopped_epoch", 0) > 0 for cb in state.get("callbacks", []))
 
 
 def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[str, Any] | None, stream: TextIO) -> None:

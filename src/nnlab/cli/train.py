@@ -30,9 +30,8 @@ def train(
 
     command = ["nnlab", *sys.argv[1:]]
     if resume:
-        if config or overrides:
-            raise ConfigError("--resume takes no config file or overrides: the run's own config.yaml is used")
-        experiment.resume(resume, runs_dir=runs_dir, device=device, force=force, command=command)
+        extra = [item for item in (config, *(overrides or [])) if item]  # `--resume RUN train.epochs=N`
+        experiment.resume(resume, extra, runs_dir=runs_dir, device=device, force=force, command=command)
         return
     if not config:
         raise ConfigError("nnlab train: give a config file (e.g. configs/digits_mlp.yaml) or --resume RUN")

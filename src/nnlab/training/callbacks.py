@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from nnlab import runs
+from nnlab.errors import RunDamagedError
 from nnlab.runs import write_history
 
 # Attributes of stateful Keras callbacks that BackupAndRestore does not keep.
@@ -26,8 +27,14 @@ def read_weights(path: Path) -> list[np.ndarray]:
 
 
 def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
+    """checkpoint/state.json (the last finished epoch and, under `previous`, the one before), if any."""
     path = Path(run_dir) / runs.CHECKPOINT / "state.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    state = runs.read_json(path)
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or not isinstance(state.get("model"), str):
+        raise RunDamagedError(f"{path}: not a checkpoint state (needs epoch and model)")
+    return state
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -84,9 +91,13 @@ class RunCheckpoint(keras.callbacks.Callback):
                 with runs.atomic_path(self.folder / best_file) as tmp:
                     np.savez(tmp, *callback.best_weights)
         state = {"epoch": epochs_done, "model": model_file, "best_weights": best_file, "callbacks": states}
+        previous = read_checkpoint(self.run_dir) if (self.folder / "state.json").is_file() else None
+        if previous and previous.get("epoch", epochs_done) < epochs_done:  # kept until this one is complete
+            state["previous"] = {k: v for k, v in previous.items() if k != "previous"}
         runs.write_json(self.folder / "state.json", state)
+        keep = {"state.json"} | {s.get(k) for s in (state, state.get("previous") or {}) for k in ("model", "best_weights")}
         for old in self.folder.iterdir():
-            if old.name not in (model_file, best_file, "state.json") and not old.name.startswith("."):
+            if old.name not in keep and not old.name.startswith("."):
                 old.unlink()
 
 
