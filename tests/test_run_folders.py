@@ -174,3 +174,49 @@ def test_runs_piped_into_head_exits_quietly(trained, runs_dir):
     result = subprocess.run(f"{sys.executable} -m nnlab.cli.main runs | head -1", shell=True, capture_output=True,
                             text=True, env={**os.environ, "COLUMNS": "200"}, timeout=60)
     assert result.stdout.startswith("id ") and result.stderr == ""
+
+
+def test_report_on_a_read_only_run_folder_still_prints(trained, runs_dir, monkeypatch):
+    run_dir = copy_run(trained, runs_dir)
+    (run_dir / "plots" / "curves.png").unlink()  # the report would have to redraw it
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)  # every write in nnlab goes through runs.atomic_path
+    result = invoke("report", run_dir.name)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"note: cannot write into {run_dir} (Permission denied); terminal report only\n"
+    assert "val_accuracy" in result.stdout and not (run_dir / "report.html").exists()
+
+
+def test_a_report_taken_before_more_training_is_refreshed(trained, runs_dir):
+    run_dir = copy_run(trained, runs_dir)
+    assert invoke("report", run_dir.name).exit_code == 0
+    before = (run_dir / "report.html").read_text()
+    assert invoke("train", "--resume", run_dir.name, "train.epochs=4").exit_code == 0
+    after = (run_dir / "report.html").read_text()
+    assert after != before and ">4<" in after
+
+
+def test_compare_out_refuses_to_overwrite_a_run_file(trained, runs_dir):
+    a = copy_run(trained, runs_dir, "20200101-000000-tiny-aaaa")
+    b = copy_run(trained, runs_dir, "20200101-000001-tiny-bbbb")
+    line = one_error_line(invoke("compare", a.name, b.name, "--out", str(a / "history.csv")))
+    assert "is a file of run 20200101-000000-tiny-aaaa" in line
+    assert (a / "history.csv").read_text() == (trained / "history.csv").read_text()
+
+
+def test_runs_dir_order_and_a_relative_data_path_stored_resolved(tmp_path, monkeypatch, mnist_idx):
+    """--runs-dir beats output.runs_dir beats $NNLAB_RUNS_DIR; data.path is stored absolute."""
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path / "m.yaml", {
+        "name": "m", "data": {"name": "mnist", "path": "data/mnist", "n_train": 40, "download": False},
+        "model": {"name": "mlp", "hidden": [4]}, "train": {"epochs": 1},
+        "output": {"runs_dir": "from-config", "plots": False}})
+    result = invoke("train", str(config))
+    assert result.exit_code == 0, result.stderr
+    (run_dir,) = (tmp_path / "from-config").iterdir()  # not $NNLAB_RUNS_DIR
+    assert runs.read_json(run_dir / "meta.json")["data"]["path"] == str(mnist_idx)
+    assert f"path: {mnist_idx}" in (run_dir / "config.yaml").read_text()
+    assert not (tmp_path / "runs").exists()

@@ -252,7 +252,7 @@ class TrainConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    runs_dir: str | None = Field(None, description="default: $NNLAB_RUNS_DIR or ./runs")
+    runs_dir: str | None = Field(None, description="--runs-dir beats this, this beats $NNLAB_RUNS_DIR; default ./runs")
     save_model: bool = True
     plots: bool = True
     examples: int = Field(20, ge=0, description="decoded seq2seq predictions in examples.txt")

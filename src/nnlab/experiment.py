@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nnlab import __version__, runs
-from nnlab.config import ExperimentConfig, check_keras_names, dump_yaml, load_config
+from nnlab.config import ComponentConfig, ExperimentConfig, check_keras_names, dump_yaml, load_config
 from nnlab.errors import ConfigError, shown
 from nnlab.metrics import MAIN_METRIC
 
@@ -68,9 +68,10 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
                  command: list[str] | None = None, stream: TextIO | None = None) -> Path | None:
     """Train a validated config (what sweeps call per trial); `source` names where it came from."""
     stream = stream or sys.stdout
-    runs_dir = Path(runs_dir or config.output.runs_dir or runs.default_runs_dir())
+    runs_dir = Path(runs_dir or config.output.runs_dir or runs.default_runs_dir())  # CLI, config, environment
     if not dry_run:
         runs.check_runs_dir(runs_dir)
+    config = _data_path_resolved(config)
     device_info, dataset, model = _prepare(config, source, device)
     counts = parameter_counts(model)
     if dry_run:
@@ -179,11 +180,35 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         runs.finish_meta(run_dir, "failed", reason=reason, error=type(exc).__name__)
         raise
+    _refresh_report(run_dir, stream)
     value = main_metric["value"]
-    shown = f"{value:.4f}" if isinstance(value, float) else value
+    text = f"{value:.4f}" if isinstance(value, float) else value
     print(f"run id: {run_dir.name}", file=stream)
     print(f"run folder: {run_dir}", file=stream)
-    print(f"{main_metric['name']}: {shown}", file=stream, flush=True)
+    print(f"{main_metric['name']}: {text}", file=stream, flush=True)
+
+
+def _refresh_report(run_dir: Path, stream: TextIO) -> None:
+    """A report.html taken while the run trained is rewritten now that it is complete."""
+    from nnlab.reports.html import REPORT
+
+    if not (run_dir / REPORT).is_file():
+        return
+    from nnlab.reports.html import write_run_report
+
+    try:
+        write_run_report(run_dir)
+    except Exception as exc:  # noqa: BLE001  (the run is complete; a stale report is only a note)
+        print(f"note: could not refresh {run_dir / REPORT} ({type(exc).__name__}); run nnlab report", file=stream)
+
+
+def _data_path_resolved(config: ExperimentConfig) -> ExperimentConfig:
+    """A relative data.path made absolute, so the run's config.yaml works from any folder (--resume, inspect)."""
+    path = config.data.params.get("path")
+    if not isinstance(path, str) or Path(path).expanduser().is_absolute():
+        return config
+    data = ComponentConfig(name=config.data.name, **{**config.data.params, "path": str(Path(path).resolve())})
+    return config.model_copy(update={"data": data})
 
 
 def _sizes(dataset) -> str:

@@ -41,7 +41,10 @@ def list_runs(
 
     A run whose meta.json cannot be read is listed as `unreadable`, naming the file.
 
-    Examples: nnlab runs --status failed --rm;  nnlab runs --name 'mnist*' --sort val_accuracy --limit 5
+    \b
+    Examples:
+      nnlab runs --status failed --rm
+      nnlab runs --name 'mnist*' --sort val_accuracy --limit 5 --json
     """
     from nnlab import runs
 

@@ -20,11 +20,14 @@ def train(
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     force: bool = typer.Option(False, "--force", help="With --resume: go on where the run folder's file system "
                                "cannot lock (only if no other process trains that run)."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Where run folders go (default: runs)."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", help="Where run folders go (beats output.runs_dir, "
+                                           "which beats $NNLAB_RUNS_DIR; default: runs)."),
 ) -> None:
     """Train a model from a YAML experiment file.
 
-    Example: nnlab train configs/digits_mlp.yaml train.epochs=5 model.hidden=[64,32]
+    \b
+    Example:
+      nnlab train configs/digits_mlp.yaml train.epochs=5 model.hidden=[64,32]
     """
     from nnlab import experiment
 
