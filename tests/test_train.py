@@ -33,7 +33,8 @@ def test_train_writes_a_complete_run_folder(tmp_path, runs_dir):
     run_dir = only_run(runs_dir)
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith(f"run {run_dir.name}: training tiny (real data train 200 / val 100")
-    assert [line.split(" - ")[0] for line in lines[1:4]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert [line.split("  ")[0] for line in lines[1:4]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all(len(line) <= 80 for line in lines[1:4]), lines
     assert lines[-3:-1] == [f"run id: {run_dir.name}", f"run folder: {run_dir}"]
     assert lines[-1].startswith("val_accuracy: ")
     for name in RUN_FILES + ["confusion_matrix.csv", "classification_report.json", "plots/confusion_matrix.png"]:

@@ -31,15 +31,24 @@ def _prepare(config: ExperimentConfig, source: str, device: str):
     from nnlab import datasets, models
     from nnlab.training import backend
 
+    _phase("starting Keras")
     device_info = backend.configure(device, seed=config.seed, deterministic=config.train.deterministic)
     check_keras_names(config, source)
     from nnlab.training.fit import compile_model
 
     with _about(source):
+        _phase(f"loading data ({config.data.name})")
         dataset = datasets.load(config.data)
+        _phase(f"building the model ({config.model.name})")
         model = models.build(config.model, dataset.spec)
         compile_model(model, config, dataset)
     return device_info, dataset, model
+
+
+def _phase(text: str) -> None:
+    """On a terminal, say which slow step is under way (on stderr: logs and pipes of stdout stay clean)."""
+    if sys.stderr.isatty():
+        print(f"{text}...", file=sys.stderr, flush=True)
 
 
 def model_summary(model) -> str:
@@ -161,11 +170,13 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
 
     try:
         history = fit(model, config, dataset, run_dir, state, stream)
+        _phase("evaluating")
         scores = evaluate(model, config, dataset, run_dir)
         if config.output.save_model:
             with runs.atomic_path(run_dir / runs.MODEL) as tmp:
                 model.save(tmp)
         if config.output.plots:
+            _phase("drawing plots")
             from nnlab.reports.plots import write_run_plots
 
             write_run_plots(run_dir, title=config.name)

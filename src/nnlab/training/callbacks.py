@@ -1,4 +1,5 @@
-"""Callbacks Keras lacks: a per-epoch progress line, and a checkpoint that makes runs resumable."""
+"""Callbacks Keras lacks: a per-epoch progress line, an in-epoch progress bar on terminals, and a checkpoint that
+makes runs resumable."""
 
 from __future__ import annotations
 
@@ -116,24 +117,73 @@ def _plain(value: Any) -> Any:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """One line per epoch: epoch, loss, metrics, time and ETA; reads well in a terminal and a log file."""
+    """One line per epoch (epoch, loss, metrics, time, ETA) within 80 columns; reads well in a terminal and a log.
+
+    The ETA averages the recent epochs of this process after its first, which includes compilation.
+    """
 
     def __init__(self, history: list[dict], stream=None):
         super().__init__()
         self.history = history
         self.stream = stream or sys.stdout
+        self.times: list[float] = []
 
     def on_epoch_end(self, epoch, logs=None):
         total = self.params.get("epochs") or epoch + 1
         row = self.history[-1] if self.history else {}
         width = len(str(total))
         parts = [f"epoch {epoch + 1:>{width}}/{total}"]
-        parts += [f"{k} {_fmt(v)}" for k, v in row.items() if k not in ("epoch", "learning_rate", "time_s")]
+        parts += [f"{_short_name(k)} {_fmt(v)}" for k, v in row.items() if k not in ("epoch", "learning_rate", "time_s")]
         seconds = row.get("time_s", 0.0)
-        recent = [r.get("time_s", 0.0) for r in self.history[-5:]]
-        eta = (sum(recent) / max(len(recent), 1)) * (total - epoch - 1)
-        parts += [f"{seconds:.1f}s", f"eta {_duration(eta)}"]
-        print(" - ".join(parts), file=self.stream, flush=True)
+        self.times.append(seconds)
+        recent = self.times[1:][-5:] or self.times
+        eta = (sum(recent) / len(recent)) * (total - epoch - 1)
+        parts += [f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s", f"eta {_duration(eta)}"]
+        line = "  ".join(parts)
+        print(line if len(line) <= 80 else " ".join(parts), file=self.stream, flush=True)
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """On a terminal only: a line within the epoch (steps done, loss, steps per second), redrawn in place
+    and cleared before the epoch's line, so log files keep one clean line per epoch."""
+
+    def __init__(self, stream=None):
+        super().__init__()
+        self.stream = stream or sys.stdout
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.epoch, self.start, self.drawn = 0, 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.start, self.drawn = epoch, time.perf_counter(), 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if not self.enabled or now - self.drawn < 0.2:
+            return
+        self.drawn = now
+        steps, done = self.params.get("steps") or 0, batch + 1
+        filled = min(20, 20 * done // steps) if steps else 0
+        loss = (logs or {}).get("loss")
+        text = (f"epoch {self.epoch + 1}/{self.params.get('epochs')} [{'=' * filled}{' ' * (20 - filled)}] "
+                f"{done}/{steps or '?'}" + (f"  loss {_fmt(float(loss))}" if loss is not None else "")
+                + f"  {done / max(now - self.start, 1e-9):.0f} steps/s")
+        self.stream.write("\r" + text[:79] + "\x1b[K")
+        self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.enabled and self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+_SHORT_NAMES = {"accuracy": "acc", "sparse_categorical_accuracy": "acc", "categorical_accuracy": "acc",
+                "binary_accuracy": "acc", "mean_absolute_error": "mae", "mean_squared_error": "mse"}
+
+
+def _short_name(key: str) -> str:
+    prefix = "val_" if key.startswith("val_") else ""
+    name = key.removeprefix("val_")
+    return prefix + _SHORT_NAMES.get(name, name)
 
 
 def _fmt(value: float) -> str:

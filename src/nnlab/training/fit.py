@@ -16,7 +16,14 @@ from nnlab.datasets.base import Dataset, one_hot
 from nnlab.errors import ConfigError, RunDamagedError, RunFailedError
 from nnlab.models.base import FRAME_HEAD, has_frame_head
 from nnlab.runs import read_history
-from nnlab.training.callbacks import EpochLogger, NormalizedError, RunCheckpoint, read_checkpoint, read_weights
+from nnlab.training.callbacks import (
+    EpochLogger,
+    NormalizedError,
+    ProgressBar,
+    RunCheckpoint,
+    read_checkpoint,
+    read_weights,
+)
 
 DEFAULT_LOSS = {
     "multiclass": "sparse_categorical_crossentropy",
@@ -151,6 +158,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
         *_normalized_error(config, dataset, loss, model),
         *stateful,
         RunCheckpoint(run_dir, stateful, history, resume_state),
+        ProgressBar(stream),  # before EpochLogger: it clears its line before the epoch's line is printed
         EpochLogger(history, stream),
     ]
     if train.tensorboard:
