@@ -220,3 +220,14 @@ def test_runs_dir_order_and_a_relative_data_path_stored_resolved(tmp_path, monke
     assert runs.read_json(run_dir / "meta.json")["data"]["path"] == str(mnist_idx)
     assert f"path: {mnist_idx}" in (run_dir / "config.yaml").read_text()
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_stopped_before_meta_json_leaves_no_empty_folder(tmp_path, runs_dir, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "new_meta", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.train(write_config(tmp_path / "t.yaml", tiny_digits_config(epochs=1)), runs_dir=runs_dir,
+                         stream=io.StringIO())
+    assert list(runs_dir.iterdir()) == []

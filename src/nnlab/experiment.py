@@ -89,7 +89,7 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
         print(f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)", file=stream)
         return None
     run_dir = runs.create_run_dir(runs_dir, config.name)
-    with runs.claimed(run_dir):
+    with runs.claimed(run_dir), runs.removed_unless_started(run_dir):
         runs.write_text(run_dir / runs.CONFIG, dump_yaml(config.to_dict()))
         runs.write_text(run_dir / runs.OVERRIDES, dump_yaml({"config_file": source, "overrides": list(overrides)}))
         runs.write_text(run_dir / runs.SUMMARY, model_summary(model) + _counts_text(counts))

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -172,6 +173,17 @@ def create_run_dir(runs_dir: str | Path, name: str) -> Path:
             return run_dir
         except FileExistsError:
             continue
+
+
+@contextlib.contextmanager
+def removed_unless_started(run_dir: str | Path) -> Iterator[None]:
+    """A folder stopped (Ctrl-C, SIGTERM, an error) before its meta.json was written is removed, not left empty."""
+    try:
+        yield
+    except BaseException:
+        if not (Path(run_dir) / META).is_file():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def new_meta(config_name: str, seed: int, command: list[str], extra: dict[str, Any]) -> dict[str, Any]:

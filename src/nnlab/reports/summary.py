@@ -334,6 +334,6 @@ def _short(value: Any) -> str:
 def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         return None
-    import yaml
+    from nnlab.config import read_yaml  # the one YAML reader: size-capped, alias-bounded, duplicate keys refused
 
-    return yaml.safe_load(path.read_text())
+    return read_yaml(path)
