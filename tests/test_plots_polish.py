@@ -72,5 +72,5 @@ def test_epoch_lines_fit_80_columns_and_the_eta_leaves_out_the_first_epoch():
                         "learning_rate": 0.001, "time_s": seconds})
         logger.on_epoch_end(epoch)
     lines = out.getvalue().splitlines()
-    assert lines[2] == "epoch  3/10 loss 0.5000 acc 0.9000 val_loss 0.6000 val_acc 0.8000 1.0s eta 7s"  # single spaces: 80
+    assert lines[2] == "epoch  3/10 loss 0.5000 acc 0.9000 val_loss 0.6000 val_acc 0.8000 1.0s eta 7s"
     assert all(len(line) <= 80 for line in lines)

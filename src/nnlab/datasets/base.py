@@ -124,7 +124,7 @@ def cached_arrays(name: str, params: dict[str, Any], make: Callable[[], dict[str
 
 # ---------------------------------------------------------------------------------------------
 # Reading data files: NumPy files never unpickle unless the config says `data.allow_pickle: true`.
-PICKLE_HINT = "set data.allow_pickle: true only if you trust it (unpickling can run code)"
+PICKLE_HINT = "set data.allow_pickle: true only if you trust it (unpickling runs code)"
 
 
 def pickle_refused(path: Path, what: str = "holds pickled objects", alternative: str = "") -> ConfigError:
@@ -144,7 +144,7 @@ def read_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.nd
             return {k: data[k] for k in keys or data.files}
     except ValueError as exc:
         if "allow_pickle" in str(exc):
-            raise pickle_refused(path, "holds pickled objects, not plain arrays") from None
+            raise pickle_refused(path) from None
         raise _unreadable(path, "an .npz archive", exc) from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, pickle.UnpicklingError) as exc:
         raise _unreadable(path, "an .npz archive", exc) from None
@@ -165,7 +165,7 @@ def read_npy(path: Path, allow_pickle: bool = False) -> np.ndarray:
 def read_pickle(path: Path, allow_pickle: bool = False) -> Any:
     """A pickle file (CIFAR-10's batches), only with `data.allow_pickle: true`."""
     if not allow_pickle:
-        raise pickle_refused(path, "a Python pickle", "use an .npz, or ")
+        raise pickle_refused(path, "a pickle", "use .npz or ")
     try:
         with open(path, "rb") as f:
             return pickle.load(f, encoding="bytes")

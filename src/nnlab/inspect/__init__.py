@@ -61,6 +61,10 @@ def load_run(run_dir: Path):
         return model, datasets.load(data)
 
 
+_IMAGE_LAYERS = {"Conv2D", "MaxPooling2D", "AveragePooling2D"}  # what nnlab.inspect.images draws
+_RECURRENT_LAYERS = {"SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional"}  # what nnlab.inspect.sequences draws
+
+
 def check_arguments(run_dir: Path, sample: int, layer: str | None) -> None:
     """--sample and --layer checked against the run's meta.json and summary.txt, before TensorFlow loads."""
     from nnlab import runs
@@ -71,10 +75,14 @@ def check_arguments(run_dir: Path, sample: int, layer: str | None) -> None:
     summary = run_dir / runs.SUMMARY
     if layer is not None and summary.is_file():
         found = re.findall(r"^\W*([\w./-]+) \((\w+)\)", summary.read_text(errors="replace"), flags=re.M)
-        names = [(name, kind) for name, kind in found if kind != "type"]  # not the header, "Layer (type)"
-        if names and layer not in {name for name, _ in names}:
-            shown = ", ".join(f"{name} ({kind})" for name, kind in names[:12])
-            raise ConfigError(f"--layer: no layer {layer!r} in this model (layers: {shown})")
+        images = [name for name, kind in found if kind in _IMAGE_LAYERS]
+        recurrent = [name for name, kind in found if kind in _RECURRENT_LAYERS]
+        if images and layer not in images:
+            raise ConfigError(f"--layer: no conv or pooling layer {layer!r} in this model "
+                              f"(choose from: {', '.join(images)})")
+        if not images and recurrent and layer not in recurrent:
+            raise ConfigError(f"--layer: {layer!r} is not a recurrent layer of this model "
+                              f"(choose from: {', '.join(recurrent)})")
 
 
 def pick_sample(dataset, sample: int):

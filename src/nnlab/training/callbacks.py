@@ -139,8 +139,7 @@ class EpochLogger(keras.callbacks.Callback):
         recent = self.times[1:][-5:] or self.times
         eta = (sum(recent) / len(recent)) * (total - epoch - 1)
         parts += [f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s", f"eta {_duration(eta)}"]
-        line = "  ".join(parts)
-        print(line if len(line) <= 80 else " ".join(parts), file=self.stream, flush=True)
+        print(" ".join(parts), file=self.stream, flush=True)
 
 
 class ProgressBar(keras.callbacks.Callback):
