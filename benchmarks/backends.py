@@ -104,15 +104,20 @@ def main(argv: list[str]) -> None:
                     print(f"round {r} {case} {backend} {kind}: {res['process']:.1f}s "
                           f"epoch {statistics.median(res['epochs'][1:] or res['epochs']):.3f}s "
                           f"metric {res['metric']:.4f}", file=sys.stderr, flush=True)
-    text = table(results, cases, args, load_before, os.getloadavg(), time.time() - began)
+                done = [c for c in cases if all(len(results.get((c, b, k), [])) == r + 1
+                                                for b in BACKENDS for k in ("plain", "nnlab"))]
+                text = table(results, done, args, load_before, os.getloadavg(), time.time() - began, rounds=r + 1)
+                if args.write:  # after every case, so a stopped benchmark still leaves what it measured
+                    write(Path(args.write), text)
     print(text)
-    if args.write:
-        path = Path(args.write)
-        old = path.read_text()
-        block = f"{MARK_BEGIN}\n{text}\n{MARK_END}"
-        new = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), lambda _: block, old, flags=re.S) \
-            if MARK_BEGIN in old else old.rstrip() + "\n\n" + block + "\n"
-        path.write_text(new)
+
+
+def write(path: Path, text: str) -> None:
+    old = path.read_text()
+    block = f"{MARK_BEGIN}\n{text}\n{MARK_END}"
+    new = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), lambda _: block, old, flags=re.S) \
+        if MARK_BEGIN in old else old.rstrip() + "\n\n" + block + "\n"
+    path.write_text(new)
 
 
 def _epochs(runs: list[dict]) -> list[float]:
@@ -123,14 +128,13 @@ def _med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def table(results, cases, args, load_before, load_after, seconds) -> str:
-    import keras  # noqa: F401  (only for its version)
+def table(results, cases, args, load_before, load_after, seconds, rounds) -> str:
     import platform
 
     versions = _versions()
     lines = [
         f"Command: `{' '.join(['.venv/bin/python benchmarks/backends.py', *sys.argv[1:]])}` "
-        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.rounds} rounds, "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {rounds} of {args.rounds} rounds, "
         f"{'full' if args.full else 'quick'} lengths, {seconds / 60:.0f} min; {os.cpu_count()} CPUs; "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; {versions}; Python "
         f"{platform.python_version()}).",

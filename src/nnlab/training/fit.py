@@ -13,11 +13,18 @@ import numpy as np
 from nnlab import runs
 from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
 from nnlab.datasets.base import Dataset, one_hot
-from nnlab.errors import ConfigError, RunFailedError
+from nnlab.errors import ConfigError, RunDamagedError, RunFailedError
 from nnlab.models.base import FRAME_HEAD, has_frame_head
 from nnlab.runs import read_history
 from nnlab.training import backend
-from nnlab.training.callbacks import EpochLogger, NormalizedError, RunCheckpoint, read_checkpoint, read_weights
+from nnlab.training.callbacks import (
+    EpochLogger,
+    NormalizedError,
+    ProgressBar,
+    RunCheckpoint,
+    read_checkpoint,
+    read_weights,
+)
 
 DEFAULT_LOSS = {
     "multiclass": "sparse_categorical_crossentropy",
@@ -109,16 +116,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
         raise ConfigError(f"train.optimizer: {_first_line(exc)}") from None
     if train.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("train.tensorboard: true needs the tensorboard package (pip install tensorboard)")
-    loss = loss_name(train, dataset.task)
-    for key, kind, lookup, names in (
-        ("train.loss", "loss", keras.losses.get, [loss]),
-        ("train.metrics", "metric", keras.metrics.get, train.metrics or []),
-    ):
-        for name in names:
-            try:
-                lookup(name)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{key}: unknown Keras {kind} {name!r}") from None
+    loss = loss_name(train, dataset.task)  # loss and metric names were checked by config.check_keras_names
     if train.tbptt is not None:
         from nnlab.training.tbptt import check_tbptt
 
@@ -159,10 +157,14 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     history = [row for row in read_history(run_dir) if row["epoch"] <= initial_epoch]
     stateful = _callbacks(config)
     checkpoint = RunCheckpoint(run_dir, stateful, history, resume_state, every=train.checkpoint_every)
-    callbacks = [  # none with per-batch hooks: they would stop Keras from dispatching steps asynchronously
+    bar = ProgressBar(stream)
+    callbacks = [
         *_normalized_error(config, dataset, loss, model),
         *stateful,
         checkpoint,
+        # Before EpochLogger: it clears its line before the epoch's line is printed. Only on a terminal: a
+        # per-batch hook stops Keras from dispatching steps asynchronously (measurably slower on JAX).
+        *([bar] if bar.enabled else []),
         EpochLogger(history, stream),
     ]
     if train.tensorboard:
@@ -224,13 +226,32 @@ def _restore_best_weights(model: keras.Model, config: ExperimentConfig, run_dir:
 
 
 def load_checkpoint(run_dir: Path) -> tuple[keras.Model | None, dict[str, Any] | None]:
-    """The model (with optimizer state) and callback state of the last finished epoch, if any."""
+    """The model (with optimizer state) and callback state of the last finished epoch, if any.
+
+    The checkpoint must agree with history.csv (every epoch up to it recorded) and its model must load;
+    a damaged newest model falls back to the previous epoch's. RunDamagedError (one line) otherwise.
+    """
     state = read_checkpoint(run_dir)
     if state is None:
         return None, None
-    model = keras.models.load_model(Path(run_dir) / runs.CHECKPOINT / state["model"])
-    backend.set_jit(model)  # this backend's choice, not the flag stored with the checkpoint
-    return model, state
+    epochs = [row["epoch"] for row in read_history(run_dir)]
+    problems = []
+    for candidate in (state, state.get("previous")):
+        if not candidate:
+            continue
+        done = candidate["epoch"]
+        if [e for e in epochs if e <= done] != list(range(1, done + 1)):
+            problems.append(f"{runs.HISTORY} lacks epochs up to {done}")
+            continue
+        path = Path(run_dir) / runs.CHECKPOINT / candidate["model"]
+        try:
+            model = keras.models.load_model(path)
+        except Exception as exc:  # noqa: BLE001  (a truncated or foreign file: try the previous epoch)
+            problems.append(f"{candidate['model']} does not load ({type(exc).__name__})")
+            continue
+        backend.set_jit(model)  # this backend's choice, not the flag stored with the checkpoint
+        return model, candidate
+    raise RunDamagedError(f"{Path(run_dir) / runs.CHECKPOINT}: cannot resume: {'; '.join(problems)}")
 
 
 def _first_line(exc: Exception) -> str:
