@@ -148,9 +148,7 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
         meta = runs.read_json(run_dir / runs.META)
         config_path = run_dir / runs.CONFIG
         config = load_config(config_path, overrides)
-        from nnlab.training.callbacks import read_checkpoint
-
-        done = (read_checkpoint(run_dir) or {}).get("epoch", 0)
+        done = (runs.read_checkpoint(run_dir) or {}).get("epoch", 0)  # keras-free: the backend is not chosen yet
         planned = meta.get("epochs_planned", config.train.epochs)
         if overrides and config.train.epochs <= done:
             raise ConfigError(f"--resume {run_ref}: {overrides[-1]}: the run has {done} epochs already; "

@@ -145,6 +145,22 @@ def append_history(run_dir: str | Path, columns: list[str], row: dict[str, Any])
         f.write(text.getvalue())
 
 
+def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
+    """checkpoint/state.json (the last finished epoch and, under `previous`, the one before), if any.
+
+    Here, not beside the checkpoint callback, so that `--resume` can read it before Keras is imported
+    (the backend must be chosen first)."""
+    from nnlab.errors import RunDamagedError
+
+    path = Path(run_dir) / CHECKPOINT / "state.json"
+    if not path.is_file():
+        return None
+    state = read_json(path)
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or not isinstance(state.get("model"), str):
+        raise RunDamagedError(f"{path}: not a checkpoint state (needs epoch and model)")
+    return state
+
+
 def write_history(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     text = io.StringIO()

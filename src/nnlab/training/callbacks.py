@@ -14,8 +14,7 @@ import keras
 import numpy as np
 
 from nnlab import runs
-from nnlab.errors import RunDamagedError
-from nnlab.runs import append_history, write_history
+from nnlab.runs import append_history, read_checkpoint, write_history  # noqa: F401  (read_checkpoint: re-exported)
 
 # Epoch logs nnlab's callbacks add to Keras's own (not numbers model.evaluate returns).
 NNLAB_LOGS = ("nmse", "val_nmse")
@@ -27,17 +26,6 @@ def read_weights(path: Path) -> list[np.ndarray]:
     """Weights saved by RunCheckpoint (best weights of early stopping), in model order."""
     with np.load(path, allow_pickle=False) as data:
         return [data[f"arr_{i}"] for i in range(len(data.files))]
-
-
-def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
-    """checkpoint/state.json (the last finished epoch and, under `previous`, the one before), if any."""
-    path = Path(run_dir) / runs.CHECKPOINT / "state.json"
-    if not path.is_file():
-        return None
-    state = runs.read_json(path)
-    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or not isinstance(state.get("model"), str):
-        raise RunDamagedError(f"{path}: not a checkpoint state (needs epoch and model)")
-    return state
 
 
 class RunCheckpoint(keras.callbacks.Callback):
