@@ -33,10 +33,14 @@ def probe(*args: str, before: str = "", env: dict | None = None) -> subprocess.C
                           text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 
+def succeeded(result: subprocess.CompletedProcess) -> bool:
+    return all(line in ("EXIT: 0", "EXIT: None") for line in result.stdout.splitlines() if line.startswith("EXIT:"))
+
+
 def test_jax_run_never_imports_tensorflow_and_records_its_versions(tmp_path, runs_dir):
     config = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=2))
     result = probe("train", str(config), "--backend", "jax", env={"NNLAB_THREADS": "1", "KERAS_BACKEND": "tensorflow"})
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0 and succeeded(result), result.stderr
     assert result.stdout.strip().splitlines()[-1] == "LOADED:jax"  # TensorFlow is installed, but never imported
     run_dir = only_run(runs_dir)
     meta = json.loads((run_dir / "meta.json").read_text())
@@ -62,8 +66,8 @@ def test_resume_on_the_other_backend_updates_versions_and_chooses_its_own_jit(tm
     assert meta["device"]["jit_compile"] is False and "tensorflow" in meta["versions"]
     (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
 
-    result = probe("train", "--resume", run_dir.name, "--backend", "jax")
-    assert result.returncode == 0, result.stderr
+    result = probe("train", "--resume", run_dir.name, "--backend", "jax", env={"KERAS_BACKEND": "tensorflow"})
+    assert result.returncode == 0 and succeeded(result), result.stderr
     assert result.stdout.strip().splitlines()[-1] == "LOADED:jax"
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "completed" and meta["resumes"] == 1
