@@ -31,6 +31,8 @@ CLASS_REPORT = "classification_report.json"
 EXAMPLES = "examples.txt"
 PLOTS = "plots"
 TENSORBOARD = "tensorboard"
+EVALUATIONS = "evaluations"  # evaluations/<stamp>-<split>-<4 hex>/: one `nnlab evaluate` each
+EVALUATION = "evaluation.json"  # what an evaluation folder evaluated (split, data, overrides, model)
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 

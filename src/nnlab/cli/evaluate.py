@@ -1,0 +1,35 @@
+"""`nnlab evaluate`: score a trained run on a split of its data, or of other data via data.* overrides."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from nnlab.cli._common import handle_errors
+
+
+@handle_errors
+def evaluate(
+    run: str = typer.Argument(..., help="Run id, unique id prefix, run folder path, or latest."),
+    overrides: Optional[list[str]] = typer.Argument(None, help="data.key=value overrides (values as YAML); "
+                                                               "no other keys: the model is already trained."),
+    split: str = typer.Option("val", "--split", help="Which split to score: val, test or train."),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
+                                          help="Use the last checkpoint of a run that did not complete."),
+    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
+                                           help="Folder of runs (default: runs)."),
+) -> None:
+    """Score a trained run with the metrics training uses; write them into the run's evaluations/ folder.
+
+    Each evaluation gets its own folder (metrics.json, predictions, confusion matrix or examples, plots,
+    evaluation.json with the overrides used); `nnlab report RUN` shows each one. Nothing else in the run
+    folder is changed.
+
+    Example: nnlab evaluate latest data.path=mnist56.npy
+    """
+    from nnlab.evaluation import evaluate_run
+
+    evaluate_run(run, overrides or [], split=split, runs_dir=runs_dir, allow_incomplete=allow_incomplete,
+                 device=device)
