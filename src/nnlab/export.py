@@ -26,6 +26,7 @@ ONNX_PACKAGES = ("tf2onnx", "onnx", "onnxruntime")  # the `nnlab[onnx]` extra
 TOLERANCE = 1e-5  # largest absolute difference allowed between the export's outputs and the Keras model's
 CHECK_EXAMPLES = 8
 EXPORTS = "exports"
+RUNTIMES = {"keras": "keras.models.load_model", "savedmodel": "tf.saved_model.load", "onnx": "onnxruntime"}
 
 
 def export_run(ref: str, fmt: str, *, out: str | None = None, runs_dir: str | Path | None = None,
@@ -53,17 +54,22 @@ def export_run(ref: str, fmt: str, *, out: str | None = None, runs_dir: str | Pa
     from nnlab.experiment import _about
     from nnlab.trained import load_model
 
+    from nnlab.models.augment import without_augmentation
+
     model = load_model(run, device)
     with _about(str(run.run_dir / runs.CONFIG)):
         x = np.asarray(datasets.load(run.config.data).x_val[:CHECK_EXAMPLES])
-    expected = _outputs(model.predict(x, verbose=0))  # also builds the model's call signature for export
+    expected = _outputs(model.predict(x, verbose=0))
+    if fmt != "keras":
+        model = without_augmentation(model)  # the file served: the same weights, no training-only layers
+        model.predict(x, verbose=0)  # Keras exports only a model that has been called
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         artifact = work / DEFAULT_NAMES[fmt]
         got = {"keras": _keras, "savedmodel": _savedmodel, "onnx": _onnx}[fmt](model, run.model_path, artifact, x)
         difference = _difference(expected, got, fmt)
-        check = (f"checked: {fmt} reloaded and run on {len(x)} validation examples: "
+        check = (f"checked: reloaded with {RUNTIMES[fmt]} and run on {len(x)} validation examples: "
                  f"max |difference| {difference:.3g} (tolerance {TOLERANCE:g})")
         if not difference <= TOLERANCE:
             raise RunFailedError(f"export check failed: the {fmt} export differs from the Keras model by "
@@ -112,20 +118,27 @@ def _savedmodel(model, model_path: Path, artifact: Path, x: np.ndarray) -> list[
         model.export(str(artifact), format="tf_saved_model", verbose=False)
     except Exception as exc:  # a layer or signature the exporter cannot trace
         raise ConfigError(f"--format savedmodel: Keras cannot export this model: {_first_line(exc)}") from None
-    served = tf.saved_model.load(str(artifact)).serve(tf.constant(x))
+    loaded = tf.saved_model.load(str(artifact))  # kept in a name: its variables die with it
+    served = loaded.serve(tf.constant(x))
     return _outputs({k: v.numpy() for k, v in served.items()} if isinstance(served, dict) else
                     [v.numpy() for v in served] if isinstance(served, (list, tuple)) else served.numpy())
 
 
 def _onnx(model, model_path: Path, artifact: Path, x: np.ndarray) -> list[np.ndarray]:
     """Keras's `model.export(format="onnx")` (tf2onnx under TensorFlow), reloaded with onnxruntime."""
+    import logging
+    import warnings
+
     import onnxruntime
 
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # its per-op chatter; failures are reported below
     try:
-        model.export(str(artifact), format="onnx", verbose=False)
-    except Exception as exc:  # an op the converter lacks
-        raise ConfigError(f"--format onnx: the converter cannot convert this model: {_first_line(exc)}") from None
-    session = onnxruntime.InferenceSession(str(artifact), providers=["CPUExecutionProvider"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.export(str(artifact), format="onnx", verbose=False)
+        session = onnxruntime.InferenceSession(str(artifact), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # an op the converter lacks, or a graph onnxruntime cannot run
+        raise ConfigError(f"--format onnx: this model does not convert: {_first_line(exc)}") from None
     feeds = {session.get_inputs()[0].name: x.astype("float32")}
     return _outputs(session.run(None, feeds))
 
