@@ -32,12 +32,8 @@ class ImageFormat:
 
     mode: str  # "L" (grayscale, as the MNIST and digits files hold), "RGB", or "channel 0" (the course PNG folders)
     size: tuple[int, int]  # height, width
-    scale: float  # multiplies the 0..255 pixel values
+    divide: float  # the 0..255 pixel values are divided by this (255 when the loader normalizes, else 1)
     flatten: bool
-
-    def describe(self) -> str:
-        scale = "/255" if self.scale == 1 / 255 else f"x{self.scale:g}"
-        return f"{self.mode}, {self.size[1]}x{self.size[0]}, pixels {scale}" + (", flattened" if self.flatten else "")
 
 
 def image_format(data: ComponentConfig) -> ImageFormat | None:
@@ -48,12 +44,12 @@ def image_format(data: ComponentConfig) -> ImageFormat | None:
     normalize) and cifar10 (RGB, /255 when normalize).
     """
     params = data.params
-    scale = 1 / 255 if params.get("normalize", True) else 1.0
+    scale = 255.0 if params.get("normalize", True) else 1.0
     flatten = bool(params.get("flatten", False))
     formats = {
         "mnist": ImageFormat("L", (28, 28), scale, flatten),
         "mnist56": ImageFormat("L", (28, 28), scale, False),
-        "digits": ImageFormat("L", (8, 8), 1 / 255, flatten),
+        "digits": ImageFormat("L", (8, 8), 255.0, flatten),
         "crt": ImageFormat("channel 0", (64, 64), scale, False),
         "r3": ImageFormat("channel 0", (64, 64), scale, False),
         "cifar10": ImageFormat("RGB", (32, 32), scale, False),
@@ -167,11 +163,11 @@ def read_image(path: Path, data: ComponentConfig) -> Example:
     pixels = np.asarray(converted, dtype="float32")
     if pixels.ndim == 2:
         pixels = pixels[..., None]
-    x = pixels * np.float32(fmt.scale)
+    x = pixels / fmt.divide if fmt.divide != 1 else pixels
     if fmt.flatten:
         x = x.reshape(-1)
     steps = [original, fmt.mode, f"resized to {width}x{height} (Lanczos)" if resized else f"{width}x{height} as is",
-             "pixels /255" if fmt.scale == 1 / 255 else f"pixels x{fmt.scale:g}", f"shape {x.shape}",
+             f"pixels /{fmt.divide:g}" if fmt.divide != 1 else "pixels as is (0..255)", f"shape {x.shape}",
              f"values {x.min():.3f}..{x.max():.3f} (mean {x.mean():.3f})"]
     return Example(str(path), x, shown=f"{path}: " + " -> ".join(steps))
 
