@@ -240,8 +240,15 @@ def output_rows(task: str, y_pred: np.ndarray, class_names: list[str] | None, to
     return header, [[float(v) for v in row] for row in values]
 
 
-def format_cell(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def format_row(task: str, row: list) -> str:
+    """A row for the terminal: `7 0.9312  1 0.0401` (class, probability), values, or the answer."""
+    classification = task in ("multiclass", "binary")
+    cells = [str(v) if not isinstance(v, float) else f"{v:.4f}" if classification else f"{v:.6g}" for v in row]
+    if task == "seq2seq" and not cells[0]:
+        cells = ["(blank)"]  # the model answered only padding
+    if classification:
+        cells = [f"{name} {p}" for name, p in zip(cells[::2], cells[1::2])]
+    return "  ".join(cells)
 
 
 def write_output(path: Path, names: list[str], header: list[str], rows: list[list], y_pred: np.ndarray) -> None:
@@ -288,7 +295,7 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
     header, rows = output_rows(task, np.asarray(y_pred), class_names, top)
     width = max(len(n) for n in names)
     for name, row in zip(names, rows):
-        print(f"{name:<{width}}  " + "  ".join(format_cell(c) for c in row), file=stream)
+        print(f"{name:<{width}}  {format_row(task, row)}", file=stream)
     if out is not None:
         write_output(Path(out), names, header, rows, np.asarray(y_pred))
         print(f"wrote {out}", file=stream)
