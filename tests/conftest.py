@@ -100,6 +100,10 @@ TRAINED = {
     "mlp": tiny_digits_config(),
     "cnn": {**tiny_digits_config(), "name": "tiny_cnn",
             "model": {"name": "cnn", "blocks": [{"filters": 4, "kernel": 3, "pool": 2}], "dense": [8]}},
+    "cnn_augment": {**tiny_digits_config(), "name": "tiny_cnn_augment",
+                    "data": {"name": "crt", "source": "generate", "n_train": 40, "n_val": 20,
+                             "augment": {"shift": 0.1, "rotate": 10}},
+                    "model": {"name": "cnn", "blocks": [{"filters": 4, "kernel": 3, "pool": 4}], "dense": [8]}},
     "addition": {"name": "tiny_addition", "seed": 0, "data": {"name": "addition", "digits": 2, "n": 300},
                  "model": {"name": "seq2seq", "cell": "lstm", "units": 8},
                  "train": {"epochs": 2, "batch_size": 32}},
@@ -108,7 +112,8 @@ TRAINED = {
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """`trained_run(kind)`: the folder of a completed tiny run (mlp, cnn: digits; addition: seq2seq).
+    """`trained_run(kind)`: the folder of a completed tiny run (mlp, cnn: digits; cnn_augment: crt
+    shapes with augmentation layers; addition: seq2seq).
 
     Shared: a test that writes into a run folder copies it first (`copy_run`).
     """

@@ -131,7 +131,7 @@ def _onnx(model, model_path: Path, artifact: Path, x: np.ndarray) -> list[np.nda
 
     import onnxruntime
 
-    logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # its per-op chatter; failures are reported below
+    logging.getLogger("tf2onnx").setLevel(logging.CRITICAL)  # its per-op log lines; a failure is one line below
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
