@@ -37,7 +37,7 @@ def open_run(ref: str, runs_dir: str | Path | None = None, *, allow_incomplete: 
     """
     run_dir = runs.find_run(ref, runs_dir or runs.default_runs_dir())
     meta = runs.read_json(run_dir / runs.META)
-    status = runs.effective_status(meta)
+    status = runs.effective_status(meta, run_dir)
     model_path, note = run_dir / runs.MODEL, None
     if status != "completed":
         if not allow_incomplete:
