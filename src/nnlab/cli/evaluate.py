@@ -6,20 +6,24 @@ from typing import Optional
 
 import typer
 
-from nnlab.cli._common import handle_errors
+from nnlab.cli._common import (
+    allow_incomplete_option,
+    device_option,
+    handle_errors,
+    run_argument,
+    runs_dir_option,
+)
 
 
 @handle_errors
 def evaluate(
-    run: str = typer.Argument(..., help="Run id, unique id prefix, run folder path, or latest."),
+    run: str = run_argument(),
     overrides: Optional[list[str]] = typer.Argument(None, help="data.key=value overrides (values as YAML); "
                                                                "no other keys: the model is already trained."),
     split: str = typer.Option("val", "--split", help="Which split to score: val, test or train."),
-    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
-                                          help="Use the last checkpoint of a run that did not complete."),
-    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
-                                           help="Folder of runs (default: runs)."),
+    allow_incomplete: bool = allow_incomplete_option(),
+    device: str = device_option(),
+    runs_dir: Optional[str] = runs_dir_option(),
 ) -> None:
     """Score a trained run with the metrics training uses; write them into the run's evaluations/ folder.
 

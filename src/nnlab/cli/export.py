@@ -6,19 +6,23 @@ from typing import Optional
 
 import typer
 
-from nnlab.cli._common import handle_errors
+from nnlab.cli._common import (
+    allow_incomplete_option,
+    device_option,
+    handle_errors,
+    run_argument,
+    runs_dir_option,
+)
 
 
 @handle_errors
 def export(
-    run: str = typer.Argument(..., help="Run id, unique id prefix, run folder path, or latest."),
+    run: str = run_argument(),
     fmt: str = typer.Option(..., "--format", help="keras, savedmodel or onnx (onnx needs pip install 'nnlab[onnx]')."),
     out: Optional[str] = typer.Option(None, "--out", help="Where to write (default: the run's exports/ folder)."),
-    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
-                                          help="Use the last checkpoint of a run that did not complete."),
-    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
-                                           help="Folder of runs (default: runs)."),
+    allow_incomplete: bool = allow_incomplete_option(),
+    device: str = device_option(),
+    runs_dir: Optional[str] = runs_dir_option(),
 ) -> None:
     """Export a trained run's model for another program, and check the export before reporting it done.
 

@@ -6,22 +6,26 @@ from typing import Optional
 
 import typer
 
-from nnlab.cli._common import handle_errors
+from nnlab.cli._common import (
+    allow_incomplete_option,
+    device_option,
+    handle_errors,
+    run_argument,
+    runs_dir_option,
+)
 
 
 @handle_errors
 def predict(
-    run: str = typer.Argument(..., help="Run id, unique id prefix, run folder path, or latest."),
+    run: str = run_argument(),
     inputs: list[str] = typer.Argument(..., help="PNG/JPEG images, .npy arrays (one example or a batch), CSV files "
                                                  "of feature rows, or question strings for seq2seq runs."),
     out: Optional[str] = typer.Option(None, "--out", help="Also write the rows as CSV, or the raw outputs as .npy."),
     top: int = typer.Option(1, "--top", help="Classification: show the K most likely classes."),
     show: bool = typer.Option(False, "--show", help="Print how each input was converted for the model."),
-    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
-                                          help="Use the last checkpoint of a run that did not complete."),
-    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
-                                           help="Folder of runs (default: runs)."),
+    allow_incomplete: bool = allow_incomplete_option(),
+    device: str = device_option(),
+    runs_dir: Optional[str] = runs_dir_option(),
 ) -> None:
     """Predict with a trained run: one row per input (a batch file gives one row per example).
 
