@@ -104,6 +104,8 @@ TRAINED = {
                     "data": {"name": "crt", "source": "generate", "n_train": 40, "n_val": 20,
                              "augment": {"shift": 0.1, "rotate": 10}},
                     "model": {"name": "cnn", "blocks": [{"filters": 4, "kernel": 3, "pool": 4}], "dense": [8]}},
+    "pulse": {"name": "tiny_pulse", "seed": 0, "data": {"name": "pulse", "n_train": 20, "n_val": 10, "length": 40},
+              "model": {"name": "rnn", "cell": "gru", "units": [4]}, "train": {"epochs": 2, "batch_size": 10}},
     "addition": {"name": "tiny_addition", "seed": 0, "data": {"name": "addition", "digits": 2, "n": 300},
                  "model": {"name": "seq2seq", "cell": "lstm", "units": 8},
                  "train": {"epochs": 2, "batch_size": 32}},
@@ -113,7 +115,7 @@ TRAINED = {
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """`trained_run(kind)`: the folder of a completed tiny run (mlp, cnn: digits; cnn_augment: crt
-    shapes with augmentation layers; addition: seq2seq).
+    shapes with augmentation layers; pulse: sequence regression; addition: seq2seq).
 
     Shared: a test that writes into a run folder copies it first (`copy_run`).
     """

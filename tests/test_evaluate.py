@@ -124,3 +124,18 @@ def test_an_incomplete_run_is_refused_unless_allowed_then_its_checkpoint_is_used
     assert record["model"] == "checkpoint/epoch-0002.keras" and "last checkpoint" in record["note"]
     report = invoke("report", str(run_dir), "--no-html")
     assert f"run {run_dir.name} is interrupted: using its last checkpoint" in report.stdout
+
+
+def test_the_pulse_model_is_scored_on_longer_sequences_than_it_was_trained_on(trained_run, tmp_path):
+    run_dir = copy_run(trained_run("pulse"), tmp_path)
+    result = invoke("evaluate", str(run_dir), "data.length=80")
+    assert result.exit_code == 0, result.output
+    (folder,) = (run_dir / "evaluations").iterdir()
+    assert runs.read_json(folder / "evaluation.json")["data"]["generator"]["length"] == 80
+    scores = runs.read_json(folder / "metrics.json")["val"]
+    assert set(scores) >= {"loss", "mse", "mae", "nmse"} and scores["nmse"] > 0
+    import numpy as np
+
+    with np.load(folder / "predictions.npz") as data:
+        assert data["val_y_pred"].shape == (10, 80, 1)
+    assert (folder / "plots" / "predictions_val.png").is_file()

@@ -177,3 +177,19 @@ def test_a_pickled_npy_is_refused_without_running_anything(trained_run, tmp_path
     assert result.stdout.splitlines()[-2:] == ["EXIT 2", "LOADED:"]
     assert result.stderr == (f"error: {tmp_path}/evil.npy: holds a pickled (object) array; nnlab never unpickles "
                              "inputs (save a numeric array with np.save)\n")
+
+
+def test_a_sequence_regression_gives_values_per_step_and_npy_out(trained_run, tmp_path):
+    run_dir = trained_run("pulse")
+    x_val, expected = run_dataset(run_dir).x_val, val_predictions(run_dir)
+    np.save(tmp_path / "two.npy", x_val[:2])
+
+    result = invoke("predict", str(run_dir), str(tmp_path / "two.npy"), "--out", str(tmp_path / "y.npy"))
+
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()[:2]
+    for i, row in enumerate(rows):
+        name, values = row.split("  ", 1)
+        assert name == f"{tmp_path / 'two.npy'}[{i}]"
+        assert [float(v) for v in values.split("  ")] == pytest.approx(expected[i].ravel().tolist(), abs=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy", allow_pickle=False), expected[:2], atol=1e-5)
