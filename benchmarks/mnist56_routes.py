@@ -13,7 +13,6 @@ Usage (repository root, after `nnlab train configs/mnist56_cnn.yaml` with NNLAB_
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile

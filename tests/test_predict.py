@@ -12,7 +12,6 @@ import pytest
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-from conftest import TRAINED, mnist_idx  # noqa: F401  (mnist_idx is a fixture)
 from nnlab import datasets, runs
 from nnlab.cli.main import app
 from nnlab.config import ComponentConfig, load_config

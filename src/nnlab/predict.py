@@ -13,7 +13,7 @@ import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -62,8 +62,7 @@ class Example:
     """One input as the model will see it (or a batch from one file), named as the user gave it."""
 
     name: str
-    x: np.ndarray  # one example, or a batch when `batch` is set
-    batch: bool = False
+    x: np.ndarray  # one example, or a batch (told apart by the model's input shape in `fit_inputs`)
     shown: str | None = None  # how an image was converted
 
 
@@ -114,8 +113,11 @@ def read_csv_rows(path: Path) -> list[Example]:
     """Feature rows, one example per line (a header line of names is skipped), named `file:line`."""
     if path.stat().st_size > MAX_CSV_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_CSV_BYTES // 2**20} MiB; give the rows as a .npy batch")
-    with path.open(newline="") as f:
-        lines = list(csv.reader(f))
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{path}: not a CSV text file ({type(exc).__name__})") from None
     examples = []
     for number, row in enumerate(lines, start=1):
         cells = [c.strip() for c in row]
