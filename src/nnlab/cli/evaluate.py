@@ -6,13 +6,7 @@ from typing import Optional
 
 import typer
 
-from nnlab.cli._common import (
-    allow_incomplete_option,
-    device_option,
-    handle_errors,
-    run_argument,
-    runs_dir_option,
-)
+from nnlab.cli._common import allow_incomplete_option, device_option, handle_errors, run_argument, runs_dir_option
 
 
 @handle_errors
