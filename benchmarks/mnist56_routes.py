@@ -3,8 +3,9 @@
 Writes the course's `mnist56.npy` (an object array xtrain, ytrain, xval, yval; images in [0, 1]) from the
 real MNIST files: xval/yval are every 5 and 6 of the test set in file order (what the mnist56 loader
 validates on), xtrain/ytrain the 2,000 training digits the loader picks for seed 0. Then runs
-`nnlab evaluate RUN` (the run's own IDX route) and `nnlab evaluate RUN data.path=<mnist56.npy>` and
-prints the validation scores of both next to the run's metrics.json.
+`nnlab evaluate RUN` (the run's own IDX route) and
+`nnlab evaluate RUN data.path=<mnist56.npy> data.allow_pickle=true` (the course file is a pickled object
+array, so reading it needs the opt-in) and prints the validation scores of both next to the run's metrics.json.
 
 Usage (repository root, after `nnlab train configs/mnist56_cnn.yaml` with NNLAB_DATA_DIR set):
     NNLAB_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/mnist56_routes.py RUN [--npy PATH]
@@ -60,7 +61,7 @@ def main() -> None:
     write_course_npy(npy)
     trained = runs.read_json(run_dir / runs.METRICS)["val"]
     idx_route = evaluate(str(run_dir))
-    npy_route = evaluate(str(run_dir), f"data.path={npy}")
+    npy_route = evaluate(str(run_dir), f"data.path={npy}", "data.allow_pickle=true")  # the file is an object array
     print(f"\n{'metric':<12} {'metrics.json':>14} {'evaluate IDX':>14} {'evaluate npy':>14}")
     for name in trained:
         print(f"{name:<12} {trained[name]:>14.6f} {idx_route[name]:>14.6f} {npy_route[name]:>14.6f}")

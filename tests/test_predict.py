@@ -104,7 +104,7 @@ def test_image_files_become_exactly_the_loader_s_arrays(tmp_path, dataset, reque
         from vision_data import write_cifar_batches
 
         write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=2, test=4)
-        data = ComponentConfig(name="cifar10", download=False)
+        data = ComponentConfig(name="cifar10", download=False, allow_pickle=True)  # the test wrote these batches
         x_val = datasets.load(data).x_val
     else:
         request.getfixturevalue("mnist_idx")

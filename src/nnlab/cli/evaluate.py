@@ -25,7 +25,7 @@ def evaluate(
     evaluation.json with the overrides used); `nnlab report RUN` shows each one. Nothing else in the run
     folder is changed.
 
-    Example: nnlab evaluate latest data.path=mnist56.npy
+    Example: nnlab evaluate latest data.n_val=500 --split val
     """
     from nnlab.evaluation import evaluate_run
 
