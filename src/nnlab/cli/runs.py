@@ -13,7 +13,7 @@ from nnlab.cli._common import handle_errors
 def list_runs(
     runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
 ) -> None:
-    """Show each run's id, config name, status, main metric and duration, newest first.
+    """Show each run's id, config name, status, main metric and duration, newest first; then the sweeps.
 
     Example: nnlab runs
     """
@@ -31,8 +31,17 @@ def list_runs(
                      f"{duration:.1f}s" if isinstance(duration, (int, float)) else "-"))
     if not rows:
         typer.echo(f"no runs in {folder}")
-        return
-    header = ("id", "name", "status", "main metric", "duration")
+    else:
+        _print_table(("id", "name", "status", "main metric", "duration"), rows)
+    from nnlab.sweeps.aggregate import sweep_table_rows
+
+    sweeps = sweep_table_rows(folder)
+    if sweeps:
+        typer.echo("")
+        _print_table(("sweep id", "name", "method", "status", "trials", "best point"), sweeps)
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())

@@ -23,7 +23,8 @@ def sweep(
                                  "train nothing."),
     params_only: bool = typer.Option(False, "--params-only", help="Build each point's model and record its "
                                      "parameter count; no training."),
-    workers: int = typer.Option(1, "--workers", min=1, max=256, help="Worker processes on this machine."),
+    workers: int = typer.Option(1, "--workers", min=0, max=256, help="Worker processes on this machine (0: only "
+                                "create the study, for workers that --join it)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads per trial (NNLAB_THREADS; "
                                           "default: cores // workers)."),
     storage: Optional[str] = typer.Option(None, "--storage", help="Study storage: journal (a file in the sweep "
@@ -62,11 +63,11 @@ def sweep(
                               "--params-only: the sweep's own settings are used")
         if join and resume:
             raise ConfigError("--join and --resume: give one")
+        if workers == 0:
+            raise ConfigError("--workers 0 only creates a sweep; --join and --resume need at least one worker")
     if retry_failed and not resume:
         raise ConfigError("--retry-failed goes with --resume SWEEP")
-    from nnlab.sweeps.engine import default_threads
-
-    threads = threads or default_threads(workers)
+    threads = threads or aggregate.default_threads(workers)
     if join:
         if not storage or storage == "journal":
             raise ConfigError("--join needs --storage postgresql://... (the shared study)")
@@ -107,6 +108,11 @@ def sweep(
     sweep_dir = engine.create(plan, runs_dir_path, storage or "journal", command)
     count = len(plan.trials()) if plan.spec.method != "bayes" else plan.spec.run_cap * plan.spec.repeats
     _announce(console, sweep_dir, f"{plan.spec.method}, {count} trials, {workers} worker(s) x {threads} thread(s)")
+    if workers == 0:
+        console.print(f"sweep id: {sweep_dir.name}")
+        console.print(f"sweep folder: {sweep_dir}")
+        console.print(f"no workers started: add them with nnlab sweep --join {sweep_dir.name} --storage ...")
+        return
     code = engine.drive(sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
                         console=console, command=command)
     _finish(console, sweep_dir, code)

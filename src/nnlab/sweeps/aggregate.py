@@ -185,6 +185,14 @@ def host() -> str:
     return socket.gethostname()
 
 
+def default_threads(workers: int) -> int:
+    """Threads per trial so that `workers` trials share this machine's cores: cores // workers, at least 1."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
 # ---------------------------------------------------------------------------------------------
 # Finding sweeps.
 def list_sweeps(runs_dir: str | Path) -> list[Path]:
@@ -258,5 +266,21 @@ def read_sweep(sweep_dir: str | Path) -> SweepSummary:
     return SweepSummary(sweep_dir.name, sweep_dir, spec, read_state(sweep_dir), rows, summarize(rows, swept, metric))
 
 
-__all__ = ["PointSummary", "SweepSummary", "best_point", "find_sweep", "list_sweeps", "read_state", "read_sweep",
+def sweep_table_rows(runs_dir: str | Path) -> list[tuple[str, ...]]:
+    """`nnlab runs`: one row per sweep (id, name, method, status, trial counts, best point), newest first."""
+    rows = []
+    for sweep_dir in list_sweeps(runs_dir):
+        sweep = read_sweep(sweep_dir)
+        counts = ", ".join(f"{n} {s}" for s, n in sweep.counts().items() if n) or "none"
+        best = sweep.best()
+        shown = "-"
+        if best is not None:
+            params = ", ".join(f"{k}={json.dumps(v)}" for k, v in best.params.items())
+            shown = f"{sweep.metric} {best.mean:.4f} ({params or 'base'})"
+        rows.append((sweep.sweep_id, sweep.name, str(sweep.spec.get("method", "?")), str(sweep.state.get("status")),
+                     counts, shown))
+    return rows
+
+
+__all__ = ["sweep_table_rows", "PointSummary", "SweepSummary", "best_point", "find_sweep", "list_sweeps", "read_state", "read_sweep",
            "read_trials", "summarize", "sweeps_dir", "write_best", "write_state", "write_summary", "write_trials"]

@@ -234,11 +234,22 @@ def requeue_stale(study, *, grace_s: float = GRACE_S) -> int:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get("worker") or {}
         beat = trial.user_attrs.get("heartbeat") or (trial.datetime_start.timestamp() if trial.datetime_start else now)
-        dead_here = worker.get("host") == aggregate.host() and not runs._alive(worker.get("pid"))
+        dead_here = worker.get("host") == aggregate.host() and not process_alive(worker.get("pid"))
         if dead_here or now - beat > grace_s:
             why = "its worker died" if dead_here else f"no heartbeat for {now - beat:.0f}s"
             count += requeue(study, trial, f"rerun: {why}")
     return count
+
+
+def process_alive(pid: int | None) -> bool:
+    """True while `pid` runs; a zombie (killed, not yet reaped by its new parent) counts as dead."""
+    if not pid:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return runs._alive(pid) if not Path("/proc").is_dir() else False
 
 
 def requeue_failed(study) -> int:
@@ -514,11 +525,6 @@ def _failure_reason(log_path: Path, returncode: int) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # The driving process: spawn workers, show progress, write the tables and plots at the end.
-def default_threads(workers: int) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
-
-
 def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, device: str = "auto",
           backend: str | None = None, console=None, command: list[str] | None = None) -> int:
     """Run `workers` worker processes until the study is done; return the sweep's exit code (0, 1 or 130)."""
@@ -602,5 +608,5 @@ def _say(console, line: str) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
 
-__all__ = ["attach", "claim", "create", "default_threads", "drive", "open_storage", "requeue_failed",
+__all__ = ["attach", "claim", "create", "drive", "open_storage", "requeue_failed",
            "requeue_stale", "trial_rows", "work", "write_tables"]

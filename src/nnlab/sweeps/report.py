@@ -18,6 +18,22 @@ from nnlab.sweeps import aggregate
 from nnlab.sweeps.aggregate import PointSummary, SweepSummary, read_sweep
 
 
+def find_sweep_ref(ref: str, runs_dir: str | Path, sweep_only: bool) -> Path | None:
+    """The sweep `ref` names, or None when it names a run (runs win unless `--sweep`)."""
+    from nnlab.errors import RunNotFoundError
+
+    if sweep_only or (Path(ref) / aggregate.SWEEP).is_file():
+        return aggregate.find_sweep(ref, runs_dir)
+    try:
+        runs.find_run(ref, runs_dir)
+        return None
+    except RunNotFoundError:
+        try:
+            return aggregate.find_sweep(ref, runs_dir)
+        except RunNotFoundError:
+            raise RunNotFoundError(f"no run or sweep {ref!r} in {runs_dir}") from None
+
+
 def label(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
@@ -196,9 +212,9 @@ def summary_table(sweep: SweepSummary) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     best = sweep.best()
     for column in ("point", *sweep.swept):
-        table.add_column(column)
+        table.add_column(column, min_width=len(column), overflow="fold")
     for column in ("n", f"{sweep.metric} mean", "std", "min", "max", "failed", "parameters"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for p in sweep.points:
         style = "bold green" if best is not None and p.point == best.point else ""
         cells = [str(p.point), *(label(p.params.get(k)) for k in sweep.swept), str(p.n),
