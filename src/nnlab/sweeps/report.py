@@ -213,14 +213,16 @@ def summary_table(sweep: SweepSummary) -> Table:
     best = sweep.best()
     for column in ("point", *sweep.swept):
         table.add_column(column, min_width=len(column), overflow="fold")
-    for column in ("n", f"{sweep.metric} mean", "std", "min", "max", "failed", "parameters"):
+    scored = any(p.values or p.failed for p in sweep.points)  # else --params-only: counts alone
+    for column in (("n", f"{sweep.metric} mean", "std", "min", "max", "failed") if scored else ()) + ("parameters",):
         table.add_column(column, justify="right", no_wrap=True)
     for p in sweep.points:
         style = "bold green" if best is not None and p.point == best.point else ""
-        cells = [str(p.point), *(label(p.params.get(k)) for k in sweep.swept), str(p.n),
-                 *(format_value(v) if v is not None else "-" for v in
-                   (p.mean, p.std, min(p.values) if p.values else None, max(p.values) if p.values else None)),
-                 str(p.failed), f"{p.parameters:,}" if p.parameters is not None else "-"]
+        scores = [str(p.n), *(format_value(v) if v is not None else "-" for v in
+                              (p.mean, p.std, min(p.values) if p.values else None, max(p.values) if p.values else None)),
+                  str(p.failed)] if scored else []
+        cells = [str(p.point), *(label(p.params.get(k)) for k in sweep.swept), *scores,
+                 f"{p.parameters:,}" if p.parameters is not None else "-"]
         table.add_row(*cells, style=style)
     return table
 
