@@ -25,6 +25,10 @@ def _wait_for_epochs(run_dir_parent, n, process, timeout=120):
     raise AssertionError("no epochs finished in time")
 
 
+def _files(run_dir):
+    return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
 def test_sigkill_then_resume_has_every_epoch_once(tmp_path, runs_dir):
     epochs = 40
     config = write_config(tmp_path / "long.yaml", tiny_digits_config(
@@ -60,6 +64,38 @@ def test_sigkill_then_resume_has_every_epoch_once(tmp_path, runs_dir):
     again = nnlab("train", "--resume", run_dir.name)
     assert again.returncode == 2
     assert again.stderr == f"error: --resume {run_dir.name}: run {run_dir.name} is already completed\n"
+
+
+def test_two_resumes_at_once_one_trains_the_other_exits_2_at_once(tmp_path, runs_dir):
+    epochs = 30
+    config = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=epochs))
+    first = subprocess.Popen([*NNLAB, "train", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=os.environ.copy())
+    run_dir = _wait_for_epochs(runs_dir, 2, first)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+
+    both = [subprocess.Popen([*NNLAB, "train", "--resume", run_dir.name], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=os.environ.copy()) for _ in range(2)]
+    ended = {}
+    files_when_completed = None
+    while len(ended) < 2:
+        for i, process in enumerate(both):
+            if i not in ended and process.poll() is not None:
+                ended[i] = (process.returncode, *process.communicate(), time.time())
+        if files_when_completed is None and json.loads((run_dir / "meta.json").read_text())["status"] == "completed":
+            files_when_completed = _files(run_dir)
+        time.sleep(0.01)
+    (loser_code, _, loser_err, loser_end), (winner_code, winner_out, winner_err, winner_end) = sorted(
+        ended.values(), key=lambda e: e[3])
+    assert (winner_code, loser_code) == (0, 2), (winner_err, loser_err)
+    assert loser_err.startswith(f"error: run {run_dir.name} is in use by pid ")
+    assert loser_err.count("\n") == 1
+    assert winner_out.startswith(f"run {run_dir.name}: resuming tiny after epoch")
+    assert _files(run_dir) == files_when_completed  # nothing was written after the folder read `completed`
+    assert [int(r["epoch"]) for r in history(run_dir)] == list(range(1, epochs + 1))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert (meta["status"], meta["resumes"]) == ("completed", 1)
 
 
 def test_early_stopping_patience_carries_over_a_resume(tmp_path, runs_dir):

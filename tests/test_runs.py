@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from nnlab import runs
-from nnlab.errors import RunNotFoundError
+from nnlab.errors import RunBusyError, RunNotFoundError
 
 
 def test_run_ids_never_collide_within_one_second(tmp_path):
@@ -53,3 +53,36 @@ def test_a_running_run_whose_process_died_reads_interrupted():
     meta["pid"] = int(dead.stdout)
     assert runs.effective_status(meta) == "interrupted"
     assert runs.effective_status({**meta, "pid": os.getpid(), "status": "completed"}) == "completed"
+
+
+def test_the_lock_not_the_recorded_pid_or_host_says_who_owns_a_run(tmp_path):
+    run_dir = runs.create_run_dir(tmp_path, "x")
+    foreign = {**runs.new_meta("x", 0, ["nnlab"], {}), "host": "another-machine", "pid": 1}
+    assert runs.effective_status(foreign, run_dir) == "running"  # no lock file yet: the record is all there is
+    with runs.claimed(run_dir):
+        assert runs.run_is_owned(run_dir) is True
+        assert runs.effective_status({**foreign, "pid": 999999999, "host": "x"}, run_dir) == "running"
+        with pytest.raises(RunBusyError, match=rf"run {run_dir.name} is in use by pid {os.getpid()} on "):
+            with runs.claimed(run_dir):
+                pass
+    assert runs.run_is_owned(run_dir) is False
+    assert runs.effective_status(foreign, run_dir) == "interrupted"  # another host, pid 1 alive: still dead here
+    assert runs.effective_status({**foreign, "status": "completed"}, run_dir) == "completed"
+
+
+def test_a_lock_is_released_when_its_process_is_killed(tmp_path):
+    run_dir = runs.create_run_dir(tmp_path, "x")
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+from nnlab import runs
+with runs.claimed({str(run_dir)!r}):
+    print("held", flush=True)
+    time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    assert runs.run_is_owned(run_dir) is True
+    holder.kill()
+    holder.wait()
+    assert runs.run_is_owned(run_dir) is False
+    with runs.claimed(run_dir):
+        assert runs.run_is_owned(run_dir) is True

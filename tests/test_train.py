@@ -38,7 +38,7 @@ def test_train_writes_a_complete_run_folder(tmp_path, runs_dir):
     assert lines[-1].startswith("val_accuracy: ")
     for name in RUN_FILES + ["confusion_matrix.csv", "classification_report.json", "plots/confusion_matrix.png"]:
         assert (run_dir / name).is_file(), name
-    assert not list(run_dir.rglob(".*"))  # no temporary files left behind
+    assert [p.name for p in run_dir.rglob(".*")] == [".lock"]  # the owner lock; no temporary files left behind
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "completed" and meta["epochs_done"] == 3
     assert meta["parameters"]["total"] == 64 * 12 + 12 + 12 * 10 + 10

@@ -21,6 +21,10 @@ class RunNotFoundError(ConfigError):
     """No run folder matches the id, prefix or path the user gave."""
 
 
+class RunBusyError(ConfigError):
+    """Another live process owns the run folder (holds its lock)."""
+
+
 class RunFailedError(NnlabError):
     """The run itself failed (for example the loss became NaN). Exit code 1."""
 

@@ -76,46 +76,46 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
         return None
     runs_dir = Path(runs_dir or config.output.runs_dir or runs.default_runs_dir())
     run_dir = runs.create_run_dir(runs_dir, config.name)
-    runs.write_text(run_dir / runs.CONFIG, dump_yaml(config.to_dict()))
-    runs.write_text(run_dir / runs.OVERRIDES, dump_yaml({"config_file": source, "overrides": list(overrides)}))
-    runs.write_text(run_dir / runs.SUMMARY, model_summary(model) + _counts_text(counts))
-    meta = runs.new_meta(config.name, config.seed, command or sys.argv, {
-        "config_file": source,
-        "task": dataset.task,
-        "data": dataset.meta,
-        "parameters": counts,
-        "device": device_info,
-        "versions": _versions(device_info),
-        "epochs_planned": config.train.epochs,
-    })
-    runs.write_json(run_dir / runs.META, meta)
-    print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {dataset.sizes()}, "
-          f"{counts['total']:,} parameters, {device_info['used']})", file=stream, flush=True)
-    _run(model, config, dataset, run_dir, None, stream)
+    with runs.claimed(run_dir):
+        runs.write_text(run_dir / runs.CONFIG, dump_yaml(config.to_dict()))
+        runs.write_text(run_dir / runs.OVERRIDES, dump_yaml({"config_file": source, "overrides": list(overrides)}))
+        runs.write_text(run_dir / runs.SUMMARY, model_summary(model) + _counts_text(counts))
+        meta = runs.new_meta(config.name, config.seed, command or sys.argv, {
+            "config_file": source,
+            "task": dataset.task,
+            "data": dataset.meta,
+            "parameters": counts,
+            "device": device_info,
+            "versions": _versions(device_info),
+            "epochs_planned": config.train.epochs,
+        })
+        runs.write_json(run_dir / runs.META, meta)
+        print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {dataset.sizes()}, "
+              f"{counts['total']:,} parameters, {device_info['used']})", file=stream, flush=True)
+        _run(model, config, dataset, run_dir, None, stream)
     return run_dir
 
 
-def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "auto",
+def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "auto", force: bool = False,
            command: list[str] | None = None, stream: TextIO | None = None) -> Path:
-    """Continue a stopped run from its last finished epoch."""
+    """Continue a stopped run from its last finished epoch; the run is claimed before anything slow."""
     stream = stream or sys.stdout
     run_dir = runs.find_run(run_ref, runs_dir or runs.default_runs_dir())
-    meta = runs.read_json(run_dir / runs.META)
-    status = runs.effective_status(meta)
-    if status == "completed":
-        raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed")
-    if status == "running":
-        raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is still running (pid {meta.get('pid')})")
-    config = load_config(run_dir / runs.CONFIG)
-    device_info, dataset, model = _prepare(config, str(run_dir / runs.CONFIG), device)
-    from nnlab.training.fit import load_checkpoint
+    with runs.claimed(run_dir, force=force):  # holding the lock, a `running` status is a dead owner's
+        meta = runs.read_json(run_dir / runs.META)
+        if meta.get("status") == "completed":
+            raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed")
+        config = load_config(run_dir / runs.CONFIG)
+        device_info, dataset, model = _prepare(config, str(run_dir / runs.CONFIG), device)
+        from nnlab.training.fit import load_checkpoint
 
-    checkpoint_model, state = load_checkpoint(run_dir)
-    model = checkpoint_model or model
-    runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv)
-    done = state["epoch"] if state else 0
-    print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream, flush=True)
-    _run(model, config, dataset, run_dir, state, stream)
+        checkpoint_model, state = load_checkpoint(run_dir)
+        model = checkpoint_model or model
+        runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv)
+        done = state["epoch"] if state else 0
+        print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream,
+              flush=True)
+        _run(model, config, dataset, run_dir, state, stream)
     return run_dir
 
 

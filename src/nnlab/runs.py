@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import fcntl
 import io
 import json
 import os
@@ -15,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from nnlab.errors import RunNotFoundError
+from nnlab.errors import ConfigError, RunBusyError, RunNotFoundError
 
 CONFIG = "config.yaml"
 OVERRIDES = "overrides.yaml"
@@ -31,6 +33,7 @@ CLASS_REPORT = "classification_report.json"
 EXAMPLES = "examples.txt"
 PLOTS = "plots"
 TENSORBOARD = "tensorboard"
+LOCK = ".lock"  # held (flock) by the one process that trains the run, for as long as it lives
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 
@@ -152,7 +155,7 @@ def restart_meta(run_dir: str | Path, **changes: Any) -> dict[str, Any]:
     meta = read_json(run_dir / META)
     active = meta.get("active_s", 0.0)
     if meta.get("finished_at") is None:  # killed: nothing recorded when it stopped
-        last_write = max(p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file())
+        last_write = max(p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file() and p.name != LOCK)
         active += max(0.0, last_write - meta.get("resumed_at", meta["started_at"]))
     return update_meta(run_dir, status="running", pid=os.getpid(), resumed_at=time.time(), finished_at=None,
                        reason=None, active_s=active, resumes=meta.get("resumes", 0) + 1, **changes)
@@ -220,12 +223,79 @@ def find_run(ref: str, runs_dir: str | Path) -> Path:
     raise RunNotFoundError(f"run prefix {ref!r} is ambiguous in {runs_dir}: {names}")
 
 
-def effective_status(meta: dict[str, Any]) -> str:
-    """The recorded status, except a `running` run whose process is gone reads `interrupted`."""
+# ---------------------------------------------------------------------------------------------
+# One process owns a run: an flock on run_dir/.lock, held until the owner finishes or dies.
+# The kernel drops the lock when its process dies (kill -9 included), so a lock that can be taken
+# means nobody trains the run: no pid or host guessing.
+@contextlib.contextmanager
+def claimed(run_dir: str | Path, *, force: bool = False) -> Iterator[None]:
+    """Own `run_dir` for the body; RunBusyError (exit 2) names the owner when another process has it.
+
+    `force` goes on without a lock where the file system cannot lock (the user vouches nobody else trains it).
+    """
+    path = Path(run_dir) / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        for attempt in range(5):  # a reader's momentary shared lock (run_is_owned) is not an owner
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 4:
+                    raise RunBusyError(f"run {Path(run_dir).name} is in use by {_owner(path)}; "
+                                       "wait for it to end or stop that process") from None
+                time.sleep(0.05)
+            except OSError as exc:
+                if not force:
+                    raise ConfigError(f"cannot lock {path} ({os.strerror(exc.errno or errno.ENOLCK)}); if no other "
+                                      "process trains this run, pass --force") from None
+                break
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _iso(time.time())})
+                  .encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the only descriptor releases the lock
+
+
+def run_is_owned(run_dir: str | Path) -> bool | None:
+    """True while a process holds the run's lock, False when none does, None for a folder without a lock file."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:  # no working locks here: fall back to the recorded pid
+        return None
+    finally:
+        os.close(fd)
+
+
+def _owner(lock_path: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        owner = json.loads(lock_path.read_text()[:1000])
+        return f"pid {owner['pid']} on {owner['host']} (since {owner['since']})"
+    return "another process"
+
+
+def effective_status(meta: dict[str, Any], run_dir: str | Path | None = None) -> str:
+    """The recorded status, except a `running` run that nobody trains any more reads `interrupted`.
+
+    With `run_dir`, the run's lock decides; folders from before locks existed fall back to the recorded pid.
+    """
     status = meta.get("status", "unknown")
-    if status == "running" and meta.get("host") == socket.gethostname() and not _alive(meta.get("pid")):
-        return "interrupted"
-    return status
+    if status != "running":
+        return status
+    owned = run_is_owned(run_dir) if run_dir is not None else None
+    if owned is None:
+        owned = meta.get("host") != socket.gethostname() or _alive(meta.get("pid"))
+    return "running" if owned else "interrupted"
 
 
 def _alive(pid: int | None) -> bool:

@@ -27,7 +27,7 @@ def list_runs(
         value = metric.get("value")
         shown = f"{metric['name']} {value:.4f}" if isinstance(value, (int, float)) else "-"
         duration = meta.get("duration_s")
-        rows.append((run_dir.name, meta.get("name", "?"), runs.effective_status(meta), shown,
+        rows.append((run_dir.name, meta.get("name", "?"), runs.effective_status(meta, run_dir), shown,
                      f"{duration:.1f}s" if isinstance(duration, (int, float)) else "-"))
     if not rows:
         typer.echo(f"no runs in {folder}")

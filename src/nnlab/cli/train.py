@@ -18,6 +18,8 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and model summary; train nothing."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue a stopped run (id, prefix, path or latest)."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
+    force: bool = typer.Option(False, "--force", help="With --resume: go on where the run folder's file system "
+                               "cannot lock (only if no other process trains that run)."),
     runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Where run folders go (default: runs)."),
 ) -> None:
     """Train a model from a YAML experiment file.
@@ -30,7 +32,7 @@ def train(
     if resume:
         if config or overrides:
             raise ConfigError("--resume takes no config file or overrides: the run's own config.yaml is used")
-        experiment.resume(resume, runs_dir=runs_dir, device=device, command=command)
+        experiment.resume(resume, runs_dir=runs_dir, device=device, force=force, command=command)
         return
     if not config:
         raise ConfigError("nnlab train: give a config file (e.g. configs/digits_mlp.yaml) or --resume RUN")

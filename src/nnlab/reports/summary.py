@@ -170,7 +170,7 @@ def read_run(run_dir: str | Path) -> RunSummary:
         run_dir=run_dir,
         name=meta.get("name") or config.get("name") or run_dir.name,
         task=meta.get("task"),
-        status=runs.effective_status(meta),
+        status=runs.effective_status(meta, run_dir),
         reason=meta.get("reason"),
         created=meta.get("created"),
         duration_s=meta.get("duration_s"),
