@@ -91,7 +91,7 @@ def test_killed_sweep_resumes_and_runs_every_planned_trial_exactly_once(sweep):
     assert rows[0]["status"] == "completed" and rows[0]["attempt"] == "2"  # the killed trial ran again
     assert sweep["orphan_died"]
     killed = sweep["killed_run"]
-    assert runs.effective_status(runs.read_json(killed / runs.META)) == "interrupted"
+    assert runs.effective_status(runs.read_json(killed / runs.META), killed) == "interrupted"
     assert rows[0]["run_id"] != killed.name
     # Every run folder but the killed one belongs to exactly one planned trial; trial 0 completed once.
     metas = {p.name: runs.read_json(p / runs.META) for p in runs.list_runs(sweep["runs_dir"]) if p != killed}

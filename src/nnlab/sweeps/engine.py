@@ -431,8 +431,9 @@ def run_one(ctx: WorkerContext, handle, index: int, attempt: int, params: dict[s
     else:
         result.update(status="failed", reason=_failure_reason(log_path, child.returncode))
     if run_dir is not None and meta:
-        runs.update_meta(run_dir, sweep={"id": ctx.sweep_dir.name, "trial": index, "point": handle.user_attrs.get(
-            "point"), "attempt": attempt, "threads": ctx.threads, "worker": ctx.worker, "wall_s": result["wall_s"]})
+        with runs.claimed(run_dir):  # the child has exited; its lock is free, so this write owns the run
+            runs.update_meta(run_dir, sweep={"id": ctx.sweep_dir.name, "trial": index, "point": handle.user_attrs.get(
+                "point"), "attempt": attempt, "threads": ctx.threads, "worker": ctx.worker, "wall_s": result["wall_s"]})
     shown = f"{result['value']:.4f}" if isinstance(result["value"], float) else "-"
     print(f"{ctx.worker}: trial {index} seed {seed} {result['status']} {ctx.spec.metric.name}={shown} "
           f"in {wall:.1f}s" + (f": {result['reason']}" if result["reason"] else ""), file=stream, flush=True)
