@@ -343,6 +343,7 @@ def run_trial(ctx: WorkerContext, trial, stream: TextIO) -> None:
                 pruned = result["status"] == "pruned"
                 break
     except KeyboardInterrupt:
+        _ignore_signals()  # a second Ctrl-C or the parent's SIGTERM must not cut the bookkeeping short
         requeue(study, storage.get_trial(trial_id), "interrupted (resume with nnlab sweep --resume)")
         raise
     failed = [r for r in results if r["status"] == "failed"]
@@ -447,6 +448,11 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:  # not Linux: children may outlive a killed parent
         pass
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _stop(child: subprocess.Popen) -> None:
@@ -560,6 +566,10 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
                 last, shown_at = counts, time.time()
         status = "done"
     except KeyboardInterrupt:
+        _ignore_signals()
+        deadline = time.time() + 10  # after Ctrl-C the workers got SIGINT too: let them re-enqueue their trials
+        while any(p.poll() is None for p in procs) and time.time() < deadline:
+            time.sleep(0.2)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
