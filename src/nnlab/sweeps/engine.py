@@ -617,6 +617,7 @@ def _say(console, line: str) -> None:
         print(line, flush=True)
     else:
         console.print(line, highlight=False, soft_wrap=True)
+        console.file.flush()  # a log file sees each line as it happens
 
 
 __all__ = ["attach", "claim", "create", "drive", "open_storage", "requeue_failed",
