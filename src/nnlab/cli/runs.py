@@ -31,17 +31,24 @@ def list_runs(
                      f"{duration:.1f}s" if isinstance(duration, (int, float)) else "-"))
     if not rows:
         typer.echo(f"no runs in {folder}")
-    else:
-        _print_table(("id", "name", "status", "main metric", "duration"), rows)
+        _list_sweeps(folder)
+        return
+    header = ("id", "name", "status", "main metric", "duration")
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    _list_sweeps(folder)
+
+
+def _list_sweeps(folder) -> None:
+    """The sweeps under `folder/sweeps/`, after the runs (read from their tables; no Optuna import)."""
     from nnlab.sweeps.aggregate import sweep_table_rows
 
-    sweeps = sweep_table_rows(folder)
-    if sweeps:
-        typer.echo("")
-        _print_table(("sweep id", "name", "method", "status", "trials", "best point"), sweeps)
-
-
-def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
+    rows = sweep_table_rows(folder)
+    if not rows:
+        return
+    header = ("sweep id", "name", "method", "status", "trials", "best point")
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    typer.echo("")
     for row in (header, *rows):
         typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
