@@ -135,12 +135,15 @@ def plot_trial_curves(sweep: SweepSummary, runs_dir: Path):
         column = column or _history_metric(sweep, curves[0])
         series = [c.series.get(column, []) for c in curves]
         for c, s in zip(curves, series):
-            ax.plot(c.epochs, s, color=color, linewidth=0.7, alpha=0.35)
+            ax.plot(c.epochs, s, color=color, linewidth=0.7, alpha=0.35, marker="." if len(s) == 1 else None)
         length = min(len(s) for s in series)
         if length:
             mean = [sum(s[e] for s in series) / len(series) for e in range(length)]
             ax.plot(curves[0].epochs[:length], mean, color=color, linewidth=2.4,
                     label=f"{labels.get(point, point)} (n={len(series)})")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(column or sweep.metric)
     ax.grid(alpha=0.3)
