@@ -116,3 +116,57 @@ def test_every_sweep_config_validates():
     for path in files:
         sweep = load_sweep(path)
         assert sweep.points or sweep.spec.method == "bayes", path
+
+
+CLAIMER = """
+import sys, time
+from pathlib import Path
+from nnlab.sweeps import engine
+study = engine._load_study(engine.open_storage("journal", Path(sys.argv[1])), Path(sys.argv[1]).name)
+while True:
+    trial = engine.claim(study)
+    if trial is None:
+        break
+    print(trial.user_attrs["index"], flush=True)
+    time.sleep(0.05)  # a trial takes a while: the processes interleave
+    study.tell(trial.number, 1.0)
+"""
+
+
+def make_study(tmp_path, base, words):
+    from nnlab.sweeps import engine
+
+    return engine.create(load_sweep(base, words), tmp_path / "runs", "journal", ["test"])
+
+
+def test_four_processes_claim_every_enqueued_trial_exactly_once(tmp_path, base):
+    import subprocess
+    import sys
+
+    sweep_dir = make_study(tmp_path, base, ["train.batch_size=" + ",".join(str(n) for n in range(1, 41))])
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(sweep_dir)], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outputs = [p.communicate(timeout=120)[0].split() for p in procs]
+    claimed = [int(line) for out in outputs for line in out]
+    assert sorted(claimed) == list(range(40))  # none twice, none skipped
+    assert sum(bool(out) for out in outputs) >= 2  # they did share the work
+
+
+def test_a_trial_left_running_by_a_dead_worker_is_enqueued_again_once(tmp_path, base):
+    import subprocess
+    import sys
+
+    from nnlab.sweeps import engine
+
+    sweep_dir = make_study(tmp_path, base, ["model.hidden=[4],[8]"])
+    study = engine._load_study(engine.open_storage("journal", sweep_dir), sweep_dir.name)
+    trial = engine.claim(study)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study._storage.set_trial_user_attr(trial._trial_id, "worker", {"host": aggregate.host(), "pid": dead.pid})
+    other = engine._load_study(engine.open_storage("journal", sweep_dir), sweep_dir.name)  # a second process's view
+    assert engine.requeue_stale(study) + engine.requeue_stale(other) == 1
+    latest = engine.latest_attempts(study.get_trials())
+    assert [(t.user_attrs["index"], t.user_attrs["attempt"], t.state.name) for t in latest] == [
+        (0, 2, "WAITING"), (1, 1, "WAITING")]
+    assert engine.claim(study).user_attrs["retry_of"] == trial.number  # retries are claimed first
