@@ -29,6 +29,7 @@ def test_grid_expands_every_point_times_every_seed_in_order(tmp_path, base):
     path = write_sweep(tmp_path, method="grid", repeats=3, parameters={
         "model.hidden": {"values": [[4], [8]]}, "train.optimizer.learning_rate": {"values": [0.1, 0.01]},
         "train.epochs": {"value": 1}})
+    assert load_sweep(path, ["train.epochs=3"]).base["train"]["epochs"] == 3  # the command line beats the file
     sweep = load_sweep(path)
     trials = sweep.trials()
     assert len(trials) == 12 and [t.seed for t in trials[:3]] == [0, 1, 2]

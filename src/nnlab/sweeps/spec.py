@@ -293,9 +293,9 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
     source = str(path)
     base_raw = dict(base_raw or {})
     base_raw.setdefault("name", base_path.stem)
-    overridden = apply_overrides(base_raw, base_overrides, source=str(base_path))
     constants = {p: s.value for p, s in spec.parameters.items() if s.kind == "constant"}
-    overridden.update(apply_overrides(base_raw, point_overrides(constants), source=source))
+    overridden = apply_overrides(base_raw, point_overrides(constants), source=source)
+    overridden.update(apply_overrides(base_raw, base_overrides, source=str(base_path)))  # the command line wins
     base = validate_config(base_raw, source=str(base_path), overridden=overridden).to_dict()
     sweep = Sweep(spec=spec, name=name, source=source, base=base)
     sweep.points = expand(spec)
