@@ -74,6 +74,9 @@ def _load_study(storage, sweep_id: str, spec: SweepSpec | None = None):
         study = optuna.load_study(study_name=sweep_id, storage=storage)
     except KeyError:
         raise ConfigError(f"no sweep {sweep_id!r} in this storage") from None
+    if not study.user_attrs.get(READY):
+        raise ConfigError(f"sweep {sweep_id}: its creation was cut short before every trial was enqueued; "
+                          "start the sweep again")
     spec = spec or SweepSpec.model_validate(study.user_attrs["nnlab_spec"])
     study.pruner = _pruner(spec)
     return study
