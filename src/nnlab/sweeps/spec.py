@@ -281,7 +281,7 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
         base_raw = _read_yaml(base_path)
         if is_sweep_file(base_raw) or not isinstance(base_raw, dict):
             raise ConfigError(f"{path}: base: {spec.base} is not an experiment file")
-        name = spec.name or path.stem
+        name = spec.name or _safe_name(path.stem)
     else:
         if not swept:
             raise ConfigError(f"{path}: an experiment file, and no word sweeps anything: give a sweep file "
@@ -289,7 +289,7 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
         spec_raw = {"method": method or "grid", "parameters": {k: {"values": v} for k, v in swept.items()}}
         spec = _validate_spec(spec_raw, str(path), repeats=repeats, method=None, run_cap=run_cap)
         base_path, base_raw = path, raw
-        name = spec.name or path.stem
+        name = spec.name or _safe_name(path.stem)
     source = str(path)
     base_raw = dict(base_raw or {})
     base_raw.setdefault("name", base_path.stem)
@@ -301,6 +301,11 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
     sweep.points = expand(spec)
     validate_points(sweep)
     return sweep
+
+
+def _safe_name(stem: str) -> str:
+    """A file name as a sweep name (run ids and trial names allow letters, digits, _ . -)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip("_.-")[:40] or "sweep"
 
 
 def _read_yaml(path: Path) -> Any:
