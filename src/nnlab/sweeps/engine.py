@@ -313,6 +313,9 @@ def work(sweep_dir: Path, storage_url: str, *, threads: int, worker: str, device
             run_trial(ctx, trial, stream)
         except KeyboardInterrupt:
             return 130
+        except UpdateFinishedTrialError:  # declared stale (no heartbeat in time) and re-enqueued by another process
+            print(f"{worker}: trial {trial.user_attrs['index']} was re-enqueued by another process; moving on",
+                  file=stream, flush=True)
         try:
             write_tables(sweep_dir, study, spec, base, ctx.name)
         except OSError as exc:  # a full disk must not kill the worker; the parent writes the tables again
@@ -415,7 +418,7 @@ def run_one(ctx: WorkerContext, handle, index: int, attempt: int, params: dict[s
                     child.terminate()
                     child.wait()
                     break
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or the trial was taken from this worker: the child must not train on
         _stop(child)
         raise
     wall = time.time() - started
