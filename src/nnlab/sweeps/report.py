@@ -27,11 +27,11 @@ def find_sweep_ref(ref: str, runs_dir: str | Path, sweep_only: bool) -> Path | N
     try:
         runs.find_run(ref, runs_dir)
         return None
-    except RunNotFoundError:
+    except RunNotFoundError as not_a_run:
         try:
             return aggregate.find_sweep(ref, runs_dir)
         except RunNotFoundError:
-            raise RunNotFoundError(f"no run or sweep {ref!r} in {runs_dir}") from None
+            raise not_a_run from None  # neither: the message about runs, as before sweeps existed
 
 
 def label(value: Any) -> str:
