@@ -58,7 +58,7 @@ def test_mnist56_reads_the_course_npy(tmp_path):
     course = np.empty(4, dtype=object)
     course[:] = [x, y, x[:4], y[:4]]
     np.save(tmp_path / "mnist56.npy", course, allow_pickle=True)
-    data = load_mnist56(path=str(tmp_path / "mnist56.npy"))
+    data = load_mnist56(path=str(tmp_path / "mnist56.npy"), allow_pickle=True)
     assert data.x_train.shape == (6, 28, 28, 1) and data.x_val.shape == (4, 28, 28, 1)
     assert data.y_train.tolist() == [0, 1, 0, 1, 1, 0]
 

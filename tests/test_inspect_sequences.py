@@ -34,7 +34,7 @@ def test_inspect_writes_pulse_sequence_and_hidden_plots(tmp_path):
 
     wrong = nnlab("inspect", "latest", "--sample", "10", env=env)
     assert wrong.returncode == 2
-    assert wrong.stderr.strip() == "error: --sample: 10 is not a validation sequence (0..9)"
+    assert wrong.stderr.strip() == "error: --sample: 10 is out of range (the validation set has 10 examples)"
     wrong_layer = nnlab("inspect", "latest", "--layer", "nope", env=env)
     assert wrong_layer.returncode == 2 and "choose from: gru_1, gru_2" in wrong_layer.stderr
 

@@ -51,7 +51,7 @@ DATASET_EXAMPLES = {
     "mnist56": (("mnist_idx",), {"n_train": 20}),
     "crt": ((), {"n_train": 12, "n_val": 6}),
     "r3": ((), {"n_train": 12, "n_val": 6}),
-    "cifar10": (("cifar_batches",), {}),
+    "cifar10": (("cifar_batches",), {"allow_pickle": True}),
     "pulse": ((), {"n_train": 10, "n_val": 5, "length": 20, "max_width": 3, "max_extra_gap": 2}),
     "har": ((), {"synthetic": True, "n_train_generated": 60, "n_test_generated": 12, "window": 20}),
     "digitsum": (("mnist_idx",), {"length": 5, "val_images": 50}),

@@ -84,7 +84,7 @@ def test_pulse_run_reports_normalised_error(tmp_path):
     })
     result = nnlab("train", str(config), env={"NNLAB_RUNS_DIR": str(tmp_path / "runs")})
     assert result.returncode == 0, result.stderr
-    assert "val_nmse: " in result.stdout and " - val_nmse " in result.stdout
+    assert "val_nmse: " in result.stdout and " val_nmse " in result.stdout
 
 
 def test_bad_rnn_params_are_one_line_errors(tmp_path):

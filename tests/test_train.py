@@ -32,8 +32,9 @@ def test_train_writes_a_complete_run_folder(tmp_path, runs_dir):
     assert result.returncode == 0, result.stderr
     run_dir = only_run(runs_dir)
     lines = result.stdout.strip().splitlines()
-    assert lines[0].startswith(f"run {run_dir.name}: training tiny (real data {{'train': 200, 'val': 100}}")
-    assert [line.split(" - ")[0] for line in lines[1:4]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert lines[0].startswith(f"run {run_dir.name}: training tiny (real data train 200 / val 100")
+    assert [" ".join(line.split()[:2]) for line in lines[1:4]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all(len(line) <= 80 for line in lines[1:4]), lines
     assert lines[-3:-1] == [f"run id: {run_dir.name}", f"run folder: {run_dir}"]
     assert lines[-1].startswith("val_accuracy: ")
     for name in RUN_FILES + ["confusion_matrix.csv", "classification_report.json", "plots/confusion_matrix.png"]:
@@ -155,9 +156,9 @@ def test_runs_lists_runs_newest_first(tmp_path, runs_dir):
     result = nnlab("runs")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "name", "status", "main", "metric", "duration"]
+    assert lines[0].split() == ["id", "name", "status", "epochs", "main", "metric", "duration"]
     assert [line.split()[0] for line in lines[1:]] == [newest, oldest]
-    assert all(line.split()[1:4] == ["tiny", "completed", "val_accuracy"] for line in lines[1:])
+    assert all(line.split()[1:5] == ["tiny", "completed", "1", "val_accuracy"] for line in lines[1:])
 
 
 def test_runs_on_an_empty_folder(runs_dir):

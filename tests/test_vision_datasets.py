@@ -102,7 +102,7 @@ def test_mnist56_reads_the_course_npy(tmp_path):
     parts[2], parts[3] = rng.random((12, 28, 28)).astype("float32"), (np.arange(12) % 2).astype("float64")
     path = tmp_path / "mnist56.npy"
     np.save(path, parts, allow_pickle=True)
-    dataset = load_mnist56(path=str(path), n_train=20)
+    dataset = load_mnist56(path=str(path), n_train=20, allow_pickle=True)
     assert dataset.task == "binary" and dataset.class_names == ("5", "6")
     assert dataset.x_train.shape == (20, 28, 28, 1) and dataset.x_val.shape == (12, 28, 28, 1)
     np.testing.assert_allclose(dataset.x_train[:, :, :, 0], parts[0][:20])  # already in [0, 1]: not rescaled
@@ -115,7 +115,7 @@ def test_mnist56_rejects_a_npy_with_other_labels(tmp_path):
     parts[2], parts[3] = np.zeros((2, 28, 28)), np.array([5, 6])
     np.save(tmp_path / "m.npy", parts, allow_pickle=True)
     with pytest.raises(ConfigError, match="labels must be 0"):
-        load_mnist56(path=str(tmp_path / "m.npy"))
+        load_mnist56(path=str(tmp_path / "m.npy"), allow_pickle=True)
 
 
 def test_mnist56_from_idx_is_fives_against_sixes(mnist_idx):
@@ -131,7 +131,7 @@ def test_mnist56_from_idx_is_fives_against_sixes(mnist_idx):
 # CIFAR-10
 def test_cifar10_reads_keras_pickle_batches(tmp_path):
     batches = write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=4, test=10)
-    dataset = load_cifar10(download=False)
+    dataset = load_cifar10(download=False, allow_pickle=True)
     images, labels = read_batch_images(batches / "data_batch_1")
     assert dataset.x_train.shape == (20, 32, 32, 3) and dataset.x_val.shape == (10, 32, 32, 3)
     np.testing.assert_allclose(dataset.x_train[:4], images / 255.0, rtol=1e-6)  # pixel layout (rows, cols, rgb)
@@ -161,5 +161,5 @@ def test_cifar10_missing_files_exit_2_with_one_line(tmp_path):
 def test_cifar10_bad_batch_is_a_config_error(tmp_path):
     batches = write_cifar_batches(tmp_path / "data" / "cifar10")
     (batches / "test_batch").write_bytes(b"not a pickle")
-    with pytest.raises(ConfigError, match="not a CIFAR-10 batch"):
-        load_cifar10(download=False)
+    with pytest.raises(ConfigError, match="test_batch: not a pickle file"):
+        load_cifar10(download=False, allow_pickle=True)

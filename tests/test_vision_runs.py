@@ -15,6 +15,7 @@ from nnlab import experiment, runs
 from vision_data import write_cifar_batches
 
 TINY = ["train.epochs=1", "output.plots=false"]
+CIFAR_BATCHES = [*TINY, "data.download=false", "data.allow_pickle=true"]  # the pickled batches need the opt-in
 
 
 def only_run(runs_dir):
@@ -26,7 +27,7 @@ def only_run(runs_dir):
 @pytest.mark.parametrize("config", ["cifar10_cnn", "cifar10_cnn_bn", "cifar10_cnn12"])
 def test_cifar10_configs_train_one_epoch_on_tiny_pickle_batches(tmp_path, runs_dir, config):
     write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=4, test=10)
-    run_dir = experiment.train(CONFIGS / f"{config}.yaml", [*TINY, "data.download=false"], runs_dir=runs_dir)
+    run_dir = experiment.train(CONFIGS / f"{config}.yaml", CIFAR_BATCHES, runs_dir=runs_dir)
     meta = runs.read_json(run_dir / runs.META)
     assert meta["status"] == "completed" and meta["data"]["subset"] is True
     scores = runs.read_json(run_dir / runs.METRICS)
@@ -120,7 +121,7 @@ def test_inspect_single_layer_and_rgb_kernels(tmp_path, runs_dir):
     from nnlab.inspect import inspect_run
 
     write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=2, test=4)
-    run_dir = experiment.train(CONFIGS / "cifar10_cnn.yaml", [*TINY, "data.download=false"], runs_dir=runs_dir)
+    run_dir = experiment.train(CONFIGS / "cifar10_cnn.yaml", CIFAR_BATCHES, runs_dir=runs_dir)
     paths = inspect_run(run_dir, 3, layer="conv3")
     assert [p.name for p in paths] == ["inspect_3_input.png", "inspect_3_conv3.png", "inspect_kernels_conv1.png"]
     # 64 channels in an 8x8 grid: a much larger image than the 32-filter kernel grid (6x6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -9,18 +11,36 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, one_line, shown
 from nnlab.registry import Params, Registry
 
 
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------------------------
-# YAML: PyYAML follows YAML 1.1, where "1e-3" is a string; users mean a float.
+# YAML: the one place nnlab reads YAML text. PyYAML follows YAML 1.1, where "1e-3" is a string;
+# users mean a float. Duplicate keys are an error, and aliases may not expand past a small bound.
+MAX_YAML_BYTES = 1 << 20  # a config is a short text file; nothing bigger is read
+MAX_YAML_VALUES = 100_000  # scalars, lists and mappings after aliases are expanded
+
+
 class _Loader(yaml.SafeLoader):
-    pass
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            with contextlib.suppress(TypeError):  # an unhashable key fails below with PyYAML's own message
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {shown(key)} (first on line {seen[key].line + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -38,7 +58,54 @@ _Loader.add_implicit_resolver(
 
 
 def parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)
+    """YAML text to plain data; raises yaml.YAMLError (aliases that expand too far included)."""
+    data = yaml.load(text, Loader=_Loader)
+    _check_expansion(data)
+    return data
+
+
+def _check_expansion(data: Any) -> None:
+    """Aliases share objects, so a few hundred bytes can stand for billions of values (a 'YAML bomb')."""
+    budget, stack = MAX_YAML_VALUES, [data]
+    while stack:
+        budget -= 1
+        if budget < 0:
+            raise yaml.YAMLError(f"more than {MAX_YAML_VALUES:,} values once aliases (*name) are expanded")
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file (at most MAX_YAML_BYTES of UTF-8 text) to plain data; one-line ConfigError naming it otherwise."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_YAML_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES // 1024} KiB; a config is a short YAML text file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (it holds NUL bytes)")
+    try:
+        return parse_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: {where}invalid YAML: {one_line(problem)}") from None
 
 
 def dump_yaml(data: Any) -> str:
@@ -185,7 +252,7 @@ class TrainConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    runs_dir: str | None = Field(None, description="default: $NNLAB_RUNS_DIR or ./runs")
+    runs_dir: str | None = Field(None, description="--runs-dir beats this, this beats $NNLAB_RUNS_DIR; default ./runs")
     save_model: bool = True
     plots: bool = True
     examples: int = Field(20, ge=0, description="decoded seq2seq predictions in examples.txt")
@@ -194,7 +261,7 @@ class OutputConfig(_Strict):
 class ExperimentConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)
     description: str = ""
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     data: ComponentConfig
     model: ComponentConfig
     train: TrainConfig = TrainConfig()
@@ -224,17 +291,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     Raises ConfigError with one line naming the file and the key path.
     """
     path = Path(path)
-    try:
-        raw = parse_yaml(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+    raw = read_yaml(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -250,11 +307,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
-            raise ConfigError(f"{source}: override {item!r}: expected key.sub=value, e.g. train.epochs=5")
+            raise ConfigError(f"{source}: override {shown(item)}: expected key.sub=value, e.g. train.epochs=5")
         try:
             value = parse_yaml(text) if text else None
-        except yaml.YAMLError:
-            raise ConfigError(f"{source}: override {item!r}: the value is not valid YAML") from None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{source}: override {shown(item)}: the value is not valid YAML ({one_line(problem)})") from None
         node = raw
         parts = key.split(".")
         for depth, part in enumerate(parts[:-1]):
@@ -262,7 +320,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
             if isinstance(child, str) and part == "optimizer":  # `optimizer: adam` then optimizer.x=...
                 child = node[part] = {"name": child}
             if not isinstance(child, dict):
-                raise ConfigError(f"{source}: override {item!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
+                raise ConfigError(f"{source}: override {shown(item)}: {'.'.join(parts[: depth + 1])} is not a mapping")
             node = child
         node[parts[-1]] = value
         applied[key] = item
@@ -290,6 +348,51 @@ def validate_config(raw: dict[str, Any], source: str, overridden: dict[str, str]
     return config
 
 
+# ---------------------------------------------------------------------------------------------
+# Keras identifiers (activations, initializers, losses, metrics): checked against Keras itself, after
+# the backend is chosen (it imports Keras) and before any data is loaded.
+_IDENTIFIER_KINDS = {"activation": "activations", "initializer": "initializers"}
+
+
+def check_keras_names(config: ExperimentConfig, source: str) -> None:
+    """ConfigError naming the key, with a did-you-mean, for a name Keras does not know."""
+    import keras
+
+    def check(key: str, kind: str, module, name: Any) -> None:
+        if not isinstance(name, str):
+            return
+        try:
+            module.get(name)
+            return
+        except (TypeError, ValueError, KeyError):
+            pass
+        known = {n for n in dir(module) if n.islower() and not n.startswith("_")} - {"get", "serialize", "deserialize"}
+        if kind == "metric":
+            known |= {"accuracy", "acc"}  # names compile() accepts beside the functions
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{source}: {key}: unknown Keras {kind} {shown(name)}{hint}")
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{key}.{k}" if isinstance(k, str) else f"{key}[{k!r}]", v)
+                suffix = k.rsplit("_", 1)[-1] if isinstance(k, str) else ""
+                if suffix in _IDENTIFIER_KINDS:
+                    module = getattr(keras, _IDENTIFIER_KINDS[suffix])
+                    for i, name in enumerate(v if isinstance(v, list) else [v]):
+                        check(f"{key}.{k}" + (f"[{i}]" if isinstance(v, list) else ""), suffix, module, name)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(f"{key}[{i}]", item)
+
+    walk("model", config.model.params)
+    check("train.loss", "loss", keras.losses, config.train.loss)
+    for i, name in enumerate(config.train.metrics or []):
+        check(f"train.metrics[{i}]", "metric", keras.metrics, name)
+
+
 def _get_entry(registry: Registry, name: str, source: str, section: str, overridden: dict[str, str]):
     try:
         return registry.get(name)
@@ -299,7 +402,7 @@ def _get_entry(registry: Registry, name: str, source: str, section: str, overrid
 
 def _via(key: str, overridden: dict[str, str]) -> str:
     hits = [text for path, text in overridden.items() if key == path or key.startswith(path + ".")]
-    return f" (from override {hits[-1]!r})" if hits else ""
+    return f" (from override {shown(hits[-1])})" if hits else ""
 
 
 def _config_error(
@@ -307,15 +410,15 @@ def _config_error(
 ) -> ConfigError:
     error = exc.errors()[0]
     loc = prefix + tuple(error["loc"])
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
-    msg = error["msg"].removeprefix("Value error, ")
+    key = one_line("".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip("."), 100) or "(top level)"
+    msg = one_line(error["msg"].removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, tuple(error["loc"])[:-1])
         msg = "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
     elif error["type"] == "missing":
         msg = "missing (required)"
     elif "input" in error and error["type"] not in ("value_error", "assertion_error"):
-        msg += f" (got {error['input']!r})"
+        msg += f" (got {shown(error['input'])})"
     more = len(exc.errors()) - 1
     tail = f" [and {more} more problem{'s' * (more > 1)}]" if more else ""
     return ConfigError(f"{source}: {key}: {msg}{_via(key, overridden)}{tail}")
@@ -345,8 +448,12 @@ __all__ = [
     "TBPTTConfig",
     "TrainConfig",
     "apply_overrides",
+    "check_keras_names",
     "dump_yaml",
     "load_config",
+    "one_line",
     "parse_yaml",
+    "read_yaml",
+    "shown",
     "validate_config",
 ]

@@ -1,4 +1,11 @@
-"""Errors nnlab raises on purpose, and the exit code each maps to (the only place that knows them)."""
+"""Errors nnlab raises on purpose, and the exit code each maps to (the only place that knows them).
+
+Messages are one line: user input they repeat goes through `shown` (escaped, length-capped).
+"""
+
+from typing import Any
+
+SHOWN_CHARS = 60  # the longest piece of user input an error message repeats
 
 
 class NnlabError(Exception):
@@ -25,8 +32,29 @@ class RunBusyError(ConfigError):
     """Another live process owns the run folder (holds its lock)."""
 
 
+class RunDamagedError(ConfigError):
+    """A file of a run folder cannot be read (truncated by a kill, edited, half-copied)."""
+
+
 class RunFailedError(NnlabError):
     """The run itself failed (for example the loss became NaN). Exit code 1."""
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """`text` with line breaks and other control characters escaped, cut to `limit` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)[: 2 * limit])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """A piece of user input for an error message: repr'd, on one line, never longer than `limit`."""
+    if isinstance(value, (dict, list, tuple)) and len(value) > 20:
+        return f"<a {type(value).__name__} of {len(value):,} items>"
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<a recursive {type(value).__name__}>"
+    return one_line(text, limit)
 
 
 EXIT_OK = 0

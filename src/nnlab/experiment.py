@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nnlab import __version__, runs
-from nnlab.config import ExperimentConfig, dump_yaml, load_config
-from nnlab.errors import ConfigError
+from nnlab.config import ComponentConfig, ExperimentConfig, check_keras_names, dump_yaml, load_config
+from nnlab.errors import ConfigError, shown
 from nnlab.metrics import MAIN_METRIC
 
 
@@ -31,14 +31,24 @@ def _prepare(config: ExperimentConfig, source: str, device: str):
     from nnlab import datasets, models
     from nnlab.training import backend
 
+    _phase("starting Keras")
     device_info = backend.configure(device, seed=config.seed, deterministic=config.train.deterministic)
+    check_keras_names(config, source)
     from nnlab.training.fit import compile_model
 
     with _about(source):
+        _phase(f"loading data ({config.data.name})")
         dataset = datasets.load(config.data)
+        _phase(f"building the model ({config.model.name})")
         model = models.build(config.model, dataset.spec)
         compile_model(model, config, dataset)
     return device_info, dataset, model
+
+
+def _phase(text: str) -> None:
+    """On a terminal, say which slow step is under way (on stderr: logs and pipes of stdout stay clean)."""
+    if sys.stderr.isatty():
+        print(f"{text}...", file=sys.stderr, flush=True)
 
 
 def model_summary(model) -> str:
@@ -67,6 +77,10 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
                  command: list[str] | None = None, stream: TextIO | None = None) -> Path | None:
     """Train a validated config (what sweeps call per trial); `source` names where it came from."""
     stream = stream or sys.stdout
+    runs_dir = Path(runs_dir or config.output.runs_dir or runs.default_runs_dir())  # CLI, config, environment
+    if not dry_run:
+        runs.check_runs_dir(runs_dir)
+    config = _data_path_resolved(config)
     device_info, dataset, model = _prepare(config, source, device)
     counts = parameter_counts(model)
     if dry_run:
@@ -74,9 +88,8 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
         print(model_summary(model), file=stream)
         print(f"parameters: {counts['total']:,} ({counts['trainable']:,} trainable)", file=stream)
         return None
-    runs_dir = Path(runs_dir or config.output.runs_dir or runs.default_runs_dir())
     run_dir = runs.create_run_dir(runs_dir, config.name)
-    with runs.claimed(run_dir):
+    with runs.claimed(run_dir), runs.removed_unless_started(run_dir):
         runs.write_text(run_dir / runs.CONFIG, dump_yaml(config.to_dict()))
         runs.write_text(run_dir / runs.OVERRIDES, dump_yaml({"config_file": source, "overrides": list(overrides)}))
         runs.write_text(run_dir / runs.SUMMARY, model_summary(model) + _counts_text(counts))
@@ -90,33 +103,64 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
             "epochs_planned": config.train.epochs,
         })
         runs.write_json(run_dir / runs.META, meta)
-        print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {dataset.sizes()}, "
+        print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {_sizes(dataset)}, "
               f"{counts['total']:,} parameters, {device_info['used']})", file=stream, flush=True)
         _run(model, config, dataset, run_dir, None, stream)
     return run_dir
 
 
-def resume(run_ref: str, *, runs_dir: str | Path | None = None, device: str = "auto", force: bool = False,
-           command: list[str] | None = None, stream: TextIO | None = None) -> Path:
-    """Continue a stopped run from its last finished epoch; the run is claimed before anything slow."""
+def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path | None = None,
+           device: str = "auto", force: bool = False, command: list[str] | None = None,
+           stream: TextIO | None = None) -> Path:
+    """Continue a stopped run from its last finished epoch; the run is claimed before anything slow.
+
+    `train.epochs=N` (the only override allowed) trains a run further, a completed one included.
+    """
     stream = stream or sys.stdout
+    wrong = [item for item in overrides if item.partition("=")[0] != "train.epochs"]
+    if wrong:
+        raise ConfigError(f"--resume {run_ref}: only train.epochs=N may change (to train further); "
+                          f"the run's own config.yaml is used (got {shown(wrong[0])})")
     run_dir = runs.find_run(run_ref, runs_dir or runs.default_runs_dir())
     with runs.claimed(run_dir, force=force):  # holding the lock, a `running` status is a dead owner's
         meta = runs.read_json(run_dir / runs.META)
-        if meta.get("status") == "completed":
-            raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed")
-        config = load_config(run_dir / runs.CONFIG)
-        device_info, dataset, model = _prepare(config, str(run_dir / runs.CONFIG), device)
+        config_path = run_dir / runs.CONFIG
+        config = load_config(config_path, overrides)
+        from nnlab.training.callbacks import read_checkpoint
+
+        done = (read_checkpoint(run_dir) or {}).get("epoch", 0)
+        planned = meta.get("epochs_planned", config.train.epochs)
+        if overrides and config.train.epochs <= done:
+            raise ConfigError(f"--resume {run_ref}: {overrides[-1]}: the run has {done} epochs already; "
+                              "give more to train further")
+        if meta.get("status") == "completed" and config.train.epochs == planned:
+            raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed "
+                              f"(train it further with --resume {run_ref} train.epochs={planned + 10})")
+        runs.remove_temp_files(run_dir)
+        device_info, dataset, model = _prepare(config, str(config_path), device)
         from nnlab.training.fit import load_checkpoint
 
         checkpoint_model, state = load_checkpoint(run_dir)
         model = checkpoint_model or model
-        runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv)
+        if _stopped_early(state) and config.train.epochs != planned:
+            raise ConfigError(f"--resume {run_ref}: early stopping ended this run at epoch {done}; "
+                              "more epochs would stop again")
+        extra = {}
+        if config.train.epochs != planned:
+            runs.write_text(config_path, dump_yaml(config.to_dict()))
+            extra = {"epochs_planned": config.train.epochs,
+                     "extended": [*meta.get("extended", []), {"from": planned, "to": config.train.epochs,
+                                                              "after_epoch": done, "at": runs.now_iso()}]}
+        runs.restart_meta(run_dir, device=device_info, resume_command=command or sys.argv, **extra)
         done = state["epoch"] if state else 0
         print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream,
               flush=True)
         _run(model, config, dataset, run_dir, state, stream)
     return run_dir
+
+
+def _stopped_early(state: dict[str, Any] | None) -> bool:
+    return bool(state) and any(cb.get("stopped_epoch", 0) > 0 for cb in state.get("callbacks", []))
 
 
 def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[str, Any] | None, stream: TextIO) -> None:
@@ -126,11 +170,13 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
 
     try:
         history = fit(model, config, dataset, run_dir, state, stream)
+        _phase("evaluating")
         scores = evaluate(model, config, dataset, run_dir)
         if config.output.save_model:
             with runs.atomic_path(run_dir / runs.MODEL) as tmp:
                 model.save(tmp)
         if config.output.plots:
+            _phase("drawing plots")
             from nnlab.reports.plots import write_run_plots
 
             write_run_plots(run_dir, title=config.name)
@@ -145,11 +191,40 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         runs.finish_meta(run_dir, "failed", reason=reason, error=type(exc).__name__)
         raise
+    _refresh_report(run_dir, stream)
     value = main_metric["value"]
-    shown = f"{value:.4f}" if isinstance(value, float) else value
+    text = f"{value:.4f}" if isinstance(value, float) else value
     print(f"run id: {run_dir.name}", file=stream)
     print(f"run folder: {run_dir}", file=stream)
-    print(f"{main_metric['name']}: {shown}", file=stream, flush=True)
+    print(f"{main_metric['name']}: {text}", file=stream, flush=True)
+
+
+def _refresh_report(run_dir: Path, stream: TextIO) -> None:
+    """A report.html taken while the run trained is rewritten now that it is complete."""
+    from nnlab.reports.html import REPORT
+
+    if not (run_dir / REPORT).is_file():
+        return
+    from nnlab.reports.html import write_run_report
+
+    try:
+        write_run_report(run_dir)
+    except Exception as exc:  # noqa: BLE001  (the run is complete; a stale report is only a note)
+        print(f"note: could not refresh {run_dir / REPORT} ({type(exc).__name__}); run nnlab report", file=stream)
+
+
+def _data_path_resolved(config: ExperimentConfig) -> ExperimentConfig:
+    """A relative data.path made absolute, so the run's config.yaml works from any folder (--resume, inspect)."""
+    path = config.data.params.get("path")
+    if not isinstance(path, str) or Path(path).expanduser().is_absolute():
+        return config
+    data = ComponentConfig(name=config.data.name, **{**config.data.params, "path": str(Path(path).resolve())})
+    return config.model_copy(update={"data": data})
+
+
+def _sizes(dataset) -> str:
+    """`train 1,437 / val 360`: the examples per split."""
+    return " / ".join(f"{split} {n:,}" for split, n in dataset.sizes().items())
 
 
 def _best_epoch(config: ExperimentConfig, history: list[dict[str, Any]]) -> int | None:

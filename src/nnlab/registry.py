@@ -7,7 +7,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, shown
 
 F = TypeVar("F", bound=Callable)
 
@@ -49,7 +49,7 @@ class Registry(Generic[F]):
             return self._entries[name]
         except KeyError:
             raise ConfigError(
-                f"unknown {self.kind} {name!r} (choose from: {', '.join(self.names())})"
+                f"unknown {self.kind} {shown(name)} (choose from: {', '.join(self.names())})"
             ) from None
 
     def names(self) -> list[str]:
@@ -68,4 +68,4 @@ class Registry(Generic[F]):
 class Params(BaseModel):
     """Base for the parameters of a registered function: strict types, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)

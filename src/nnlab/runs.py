@@ -9,7 +9,9 @@ import fcntl
 import io
 import json
 import os
+import re
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -17,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from nnlab.errors import ConfigError, RunBusyError, RunNotFoundError
+from nnlab.errors import ConfigError, RunBusyError, RunDamagedError, RunNotFoundError, one_line
 
 CONFIG = "config.yaml"
 OVERRIDES = "overrides.yaml"
@@ -46,10 +48,15 @@ def default_runs_dir() -> Path:
 # Atomic writes: every file in a run folder is written to a temporary name, then renamed.
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path` (same suffix); rename it onto `path` on success."""
+    """Yield a temporary path beside `path` (same suffix); rename it onto `path` on success.
+
+    The file gets the permissions a plain open() would (0666 less the umask), not mkstemp's 0600,
+    so a shared course folder or a web server can read reports and models.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix="".join(path.suffixes) or ".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -57,6 +64,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (os.umask would, briefly, for all threads)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_temp_files(run_dir: str | Path) -> list[Path]:
+    """Delete the half-written temporaries (`.<name>-<random>.<ext>`) a killed process left; return them.
+
+    Only the run's owner calls this (it holds the lock), so no temporary belongs to a live writer.
+    """
+    stale = [p for p in Path(run_dir).rglob(".*") if p.is_file() and p.name != LOCK]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -77,7 +105,16 @@ def _jsonable(value: Any) -> Any:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """A run file's JSON; RunDamagedError (one line naming the file) when it is not readable JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunDamagedError(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunDamagedError(f"{path}: cannot read ({one_line(exc, 80)})") from None
+    except json.JSONDecodeError as exc:
+        raise RunDamagedError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg}; truncated or edited?)") from None
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -85,8 +122,18 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / HISTORY
     if not path.is_file():
         return []
-    with path.open(newline="") as f:
-        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    rows = []
+    try:
+        with path.open(newline="") as f:
+            for line, row in enumerate(csv.DictReader(f), start=2):
+                if None in row or None in row.values():
+                    raise ValueError("wrong number of columns")
+                rows.append({k: int(v) if k == "epoch" else float(v) for k, v in row.items()})
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise RunDamagedError(f"{path}: cannot read ({one_line(exc, 80)})") from None
+    except ValueError as exc:
+        raise RunDamagedError(f"{path}: line {line}: {one_line(exc, 80)} (truncated or edited?)") from None
+    return rows
 
 
 def write_history(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
@@ -100,6 +147,20 @@ def write_history(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Creating and updating runs.
+def check_runs_dir(runs_dir: str | Path) -> Path:
+    """ConfigError unless run folders can be made under `runs_dir` (checked before any slow step)."""
+    runs_dir = Path(runs_dir)
+    for folder in (runs_dir, *runs_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(f"runs folder {runs_dir}: {folder} is a file, not a folder (--runs-dir, "
+                                  "output.runs_dir or NNLAB_RUNS_DIR)")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise ConfigError(f"runs folder {runs_dir}: {folder} is not writable")
+            break
+    return runs_dir
+
+
 def create_run_dir(runs_dir: str | Path, name: str) -> Path:
     """Make `runs_dir/<YYYYMMDD-HHMMSS>-<name>-<4 hex>/` with an exclusive mkdir (never collides)."""
     runs_dir = Path(runs_dir)
@@ -112,6 +173,17 @@ def create_run_dir(runs_dir: str | Path, name: str) -> Path:
             return run_dir
         except FileExistsError:
             continue
+
+
+@contextlib.contextmanager
+def removed_unless_started(run_dir: str | Path) -> Iterator[None]:
+    """A folder stopped (Ctrl-C, SIGTERM, an error) before its meta.json was written is removed, not left empty."""
+    try:
+        yield
+    except BaseException:
+        if not (Path(run_dir) / META).is_file():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def new_meta(config_name: str, seed: int, command: list[str], extra: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +233,10 @@ def restart_meta(run_dir: str | Path, **changes: Any) -> dict[str, Any]:
                        reason=None, active_s=active, resumes=meta.get("resumes", 0) + 1, **changes)
 
 
+def now_iso() -> str:
+    return _iso(time.time())
+
+
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
 
@@ -192,13 +268,27 @@ def _find_up(start: Path, name: str) -> Path | None:
 
 # ---------------------------------------------------------------------------------------------
 # Finding runs.
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[A-Za-z0-9][A-Za-z0-9_.-]*-[0-9a-f]{4}$")
+
+
 def list_runs(runs_dir: str | Path) -> list[Path]:
     """Run folders (those holding meta.json), newest first."""
     runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ConfigError(f"runs folder {runs_dir} is a file, not a folder")
     if not runs_dir.is_dir():
         return []
     found = [p for p in runs_dir.iterdir() if (p / META).is_file()]
     return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def unfinished_folders(runs_dir: str | Path) -> list[Path]:
+    """Folders named like runs but without meta.json: a process stopped in its first moments."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    return sorted((p for p in runs_dir.iterdir() if RUN_ID.match(p.name) and p.is_dir() and not (p / META).exists()),
+                  key=lambda p: p.name, reverse=True)
 
 
 def find_run(ref: str, runs_dir: str | Path) -> Path:

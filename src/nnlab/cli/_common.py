@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import traceback
 from typing import Callable
 
 import typer
 
-from nnlab.errors import EXIT_FAILED, EXIT_INTERRUPTED, NnlabError
+from nnlab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, NnlabError, one_line
 
 state = {"debug": bool(os.environ.get("NNLAB_DEBUG"))}
 
@@ -26,6 +27,9 @@ def handle_errors(fn: Callable) -> Callable:
         except NnlabError as exc:
             _show(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:  # `nnlab runs | head -3`: the reader has all it wants
+            _silence_stdout()
+            raise typer.Exit(EXIT_OK) from None
         except KeyboardInterrupt:
             _show("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -44,7 +48,16 @@ def handle_errors(fn: Callable) -> Callable:
 def _show(line: str) -> None:
     if state["debug"]:
         traceback.print_exc()
-    typer.echo(line, err=True)
+    typer.echo(one_line(line, 1000), err=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's flush at exit does not complain about the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (in-process test runners)
+        pass
 
 
 def _terminate(signum, frame):

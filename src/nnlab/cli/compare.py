@@ -21,7 +21,9 @@ def compare(
 ) -> None:
     """Compare runs: the config keys that differ, metrics side by side, learning curves overlaid.
 
-    Example: nnlab compare 20250101-120000-digits_mlp-1a2b 20250101-121500-digits_mlp-3c4d
+    \b
+    Example:
+      nnlab compare 20250101-120000-digits_mlp-1a2b 20250101-121500-digits_mlp-3c4d
     """
     from rich.console import Console
 
@@ -44,5 +46,7 @@ def compare(
     from nnlab.reports.html import write_comparison_report
 
     page = Path(out) if out else run_dirs[0].parent / comparison_file_name([d.name for d in run_dirs])
+    if page.exists() and (page.parent / runs.META).is_file() and not page.name.startswith("compare-"):
+        raise ConfigError(f"--out {page}: is a file of run {page.parent.name}; choose another name")
     write_comparison_report(comparison, page)
     print_comparison(comparison, Console(highlight=False), page_path=page)

@@ -24,7 +24,9 @@ def inspect(
     hidden unit's activation per recurrent layer. Autoencoders: the hidden units' input weights.
     Prints the paths.
 
-    Example: nnlab inspect latest --sample 2 --after-pool
+    \b
+    Example:
+      nnlab inspect latest --sample 2 --after-pool
     """
     from nnlab import runs
     from nnlab.inspect import inspect_run

@@ -23,7 +23,9 @@ def report(
 
     A sweep id (or `--sweep latest`) prints the sweep's per-point table and writes its report.html.
 
-    Example: nnlab report latest
+    \b
+    Example:
+      nnlab report latest
     """
     from rich.console import Console
 
@@ -46,5 +48,9 @@ def report(
     if html:
         from nnlab.reports.html import write_run_report
 
-        report_path = write_run_report(run_dir)
+        try:
+            report_path = write_run_report(run_dir)
+        except OSError as exc:  # a read-only run folder (shared, archived): the terminal report still shows
+            typer.echo(f"note: cannot write into {run_dir} ({exc.strerror or type(exc).__name__}); terminal report only",
+                       err=True)
     print_run(read_run(run_dir), Console(highlight=False), report_path=report_path)

@@ -1,54 +1,199 @@
-"""`nnlab runs`: the table of runs, newest first (no TensorFlow import)."""
+"""`nnlab runs`: the table of runs, newest first; filters, machine-readable output, removal (no TensorFlow import)."""
 
 from __future__ import annotations
 
-from typing import Optional
+import csv
+import fnmatch
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
 from nnlab.cli._common import handle_errors
+from nnlab.errors import ConfigError, RunDamagedError
+
+COLUMNS = ("id", "name", "status", "epochs", "metric", "value", "duration_s")
+SORT_KEYS = ("created", "name", "status", "epochs", "duration")
+_LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "nmse", "rmse")
 
 
 @handle_errors
 def list_runs(
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Only runs whose config name or id matches this glob, "
+                                       "e.g. 'mnist*'."),
+    status: Optional[list[str]] = typer.Option(None, "--status", help="Only runs with this status (repeatable): "
+                                               "running, completed, failed, interrupted, unreadable."),
+    sort: str = typer.Option("created", "--sort", help="created (newest first), name, status, epochs, duration, or a "
+                             "metric such as val_accuracy (best first)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Show at most this many runs."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of the table."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of the table."),
+    remove: bool = typer.Option(False, "--rm", help="Delete the runs shown (asks first unless --yes)."),
+    yes: bool = typer.Option(False, "--yes", help="With --rm: delete without asking."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
+                                           help="Folder of runs (default: runs)."),
 ) -> None:
-    """Show each run's id, config name, status, main metric and duration, newest first; then the sweeps.
+    """Show each run's id, config name, status, epochs, main metric and duration, newest first; then the sweeps.
 
-    Example: nnlab runs
+    A run whose meta.json cannot be read is listed as `unreadable`, naming the file.
+
+    \b
+    Examples:
+      nnlab runs --status failed --rm
+      nnlab runs --name 'mnist*' --sort val_accuracy --limit 5 --json
     """
     from nnlab import runs
 
-    folder = runs_dir or runs.default_runs_dir()
-    rows = []
-    for run_dir in runs.list_runs(folder):
-        meta = runs.read_json(run_dir / runs.META)
-        metric = meta.get("main_metric") or {}
-        value = metric.get("value")
-        shown = f"{metric['name']} {value:.4f}" if isinstance(value, (int, float)) else "-"
-        duration = meta.get("duration_s")
-        rows.append((run_dir.name, meta.get("name", "?"), runs.effective_status(meta, run_dir), shown,
-                     f"{duration:.1f}s" if isinstance(duration, (int, float)) else "-"))
-    if not rows:
-        typer.echo(f"no runs in {folder}")
-        _list_sweeps(folder)
+    if as_json and as_csv:
+        raise ConfigError("nnlab runs: choose one of --json and --csv")
+    wanted = {s for item in status or [] for s in item.split(",") if s}
+    unknown = sorted(wanted - {*runs.STATUSES, "unreadable"})
+    if unknown:
+        raise ConfigError(f"--status: unknown status {unknown[0]!r} (choose from: "
+                          f"{', '.join([*runs.STATUSES, 'unreadable'])})")
+    folder = Path(runs_dir or runs.default_runs_dir())
+    found = sorted([*runs.list_runs(folder), *runs.unfinished_folders(folder)], key=lambda p: p.name, reverse=True)
+    rows = [_row(run_dir) for run_dir in found]
+    rows = [r for r in rows if (not wanted or r["status"] in wanted)
+            and (name is None or fnmatch.fnmatch(r["name"], name) or fnmatch.fnmatch(r["id"], name))]
+    rows = _sorted(rows, sort)[:limit]
+    if remove:
+        _remove(rows, folder, yes)
         return
-    header = ("id", "name", "status", "main metric", "duration")
-    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
-    _list_sweeps(folder)
+    if as_json:
+        typer.echo(json.dumps([{k: v for k, v in r.items() if k != "folder"} for r in rows], indent=2))
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([*COLUMNS, "problem"])
+        writer.writerows([[_plain(r.get(k)) for k in (*COLUMNS, "problem")] for r in rows])
+        sys.stdout.flush()
+    elif not rows:
+        typer.echo(f"no runs in {folder}" + (" match" if wanted or name else ""))
+    else:
+        _table(rows)
+    if not (as_json or as_csv):
+        _list_sweeps(folder)
 
 
-def _list_sweeps(folder) -> None:
+def _list_sweeps(folder: Path) -> None:
     """The sweeps under `folder/sweeps/`, after the runs (read from their tables; no Optuna import)."""
     from nnlab.sweeps.aggregate import sweep_table_rows
 
     rows = sweep_table_rows(folder)
+    if rows:
+        header = ("sweep id", "name", "method", "status", "trials", "best point")
+        widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+        typer.echo("")
+        for row in (header, *rows):
+            typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _row(run_dir: Path) -> dict[str, Any]:
+    """What the table shows for one run; an unreadable meta.json gives a row that says so, never an error."""
+    from nnlab import runs
+
+    row: dict[str, Any] = {"id": run_dir.name, "name": "?", "status": "unreadable", "epochs": None,
+                           "epochs_planned": None, "metric": None, "value": None, "duration_s": None,
+                           "created": None, "folder": str(run_dir)}
+    try:
+        meta = runs.read_json(run_dir / runs.META)
+        if not isinstance(meta, dict):
+            raise RunDamagedError(f"{run_dir / runs.META}: not a JSON object")
+    except RunDamagedError as exc:
+        row["problem"] = str(exc)
+        return row
+    metric = meta.get("main_metric") if isinstance(meta.get("main_metric"), dict) else {}
+    row.update(name=str(meta.get("name", "?")), status=runs.effective_status(meta, run_dir),
+               epochs=meta.get("epochs_done") if meta.get("status") == "completed" else _epochs_recorded(run_dir),
+               epochs_planned=meta.get("epochs_planned"), metric=metric.get("name"), value=metric.get("value"),
+               duration_s=meta.get("duration_s"), created=meta.get("created"))
+    return row
+
+
+def _epochs_recorded(run_dir: Path) -> int | None:
+    """Rows in history.csv (cheap: lines, not parsing) for runs that have not finished."""
+    try:
+        with open(run_dir / "history.csv", "rb") as f:
+            return max(0, sum(1 for line in f if line.strip()) - 1)
+    except OSError:
+        return 0
+
+
+def _sorted(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    if key == "created":
+        return rows  # list_runs gives newest first
+    if key in ("name", "status"):
+        return sorted(rows, key=lambda r: str(r[key]))
+    if key in ("epochs", "duration"):
+        field = "duration_s" if key == "duration" else "epochs"
+        return sorted(rows, key=lambda r: (r[field] is None, -(r[field] or 0)))
+    if not key.replace("_", "").isalnum():
+        raise ConfigError(f"--sort: expected one of {', '.join(SORT_KEYS)} or a metric name (got {key!r})")
+    lower = any(word in key for word in _LOWER_IS_BETTER)
+    values = {r["id"]: _metric(r, key) for r in rows}
+    if rows and all(v is None for v in values.values()):
+        raise ConfigError(f"--sort: no run has a metric {key!r} (main metrics here: "
+                          f"{', '.join(sorted({str(r['metric']) for r in rows if r['metric']})) or 'none'})")
+    return sorted(rows, key=lambda r: (values[r["id"]] is None, (values[r["id"]] or 0) * (1 if lower else -1)))
+
+
+def _metric(row: dict[str, Any], key: str) -> float | None:
+    """The run's `key`: its main metric, or from metrics.json (`val_accuracy` -> metrics.json val.accuracy)."""
+    if row["metric"] == key and isinstance(row["value"], (int, float)):
+        return float(row["value"])
+    split, _, name = key.partition("_")
+    if not name:
+        split, name = "val", key
+    try:
+        value = json.loads((Path(row["folder"]) / "metrics.json").read_text()).get(split, {}).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
+    header = ("id", "name", "status", "epochs", "main metric", "duration")
+    lines = []
+    for r in rows:
+        epochs = "-" if r["epochs"] is None else str(r["epochs"])
+        if r["epochs_planned"] and r["epochs"] != r["epochs_planned"]:
+            epochs += f"/{r['epochs_planned']}"
+        value = r["value"]
+        metric = f"{r['metric']} {value:.4f}" if isinstance(value, (int, float)) else "-"
+        duration = f"{r['duration_s']:.1f}s" if isinstance(r["duration_s"], (int, float)) else "-"
+        lines.append((r["id"], r["name"], r["status"], epochs, metric, duration))
+    widths = [max(len(str(line[i])) for line in (header, *lines)) for i in range(len(header))]
+    for line in (header, *lines):
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip())
+    for r in rows:
+        if r.get("problem"):
+            typer.echo(f"warning: {r['id']}: {r['problem']}", err=True)
+
+
+def _remove(rows: list[dict[str, Any]], folder: Path, yes: bool) -> None:
+    from nnlab import runs
+
     if not rows:
+        typer.echo(f"no runs in {folder} match: nothing to remove")
         return
-    header = ("sweep id", "name", "method", "status", "trials", "best point")
-    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-    typer.echo("")
-    for row in (header, *rows):
-        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    busy = [r["id"] for r in rows if r["status"] == "running"]
+    if busy:
+        raise ConfigError(f"--rm: {busy[0]} is running; stop it first (or leave running runs out with --status)")
+    for r in rows:
+        typer.echo(f"{r['id']}  {r['name']}  {r['status']}")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(f"--rm: {len(rows)} run(s) listed above; add --yes to delete them without asking")
+        typer.confirm(f"delete these {len(rows)} run folder(s)?", abort=True)
+    for r in rows:
+        with runs.claimed(r["folder"]):  # nobody may start resuming it while it goes
+            shutil.rmtree(r["folder"])
+    typer.echo(f"deleted {len(rows)} run folder(s) from {folder}")
+
+
+def _plain(value: Any) -> Any:
+    return "" if value is None else value

@@ -20,19 +20,21 @@ def train(
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     force: bool = typer.Option(False, "--force", help="With --resume: go on where the run folder's file system "
                                "cannot lock (only if no other process trains that run)."),
-    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Where run folders go (default: runs)."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", help="Where run folders go (beats output.runs_dir, "
+                                           "which beats $NNLAB_RUNS_DIR; default: runs)."),
 ) -> None:
     """Train a model from a YAML experiment file.
 
-    Example: nnlab train configs/digits_mlp.yaml train.epochs=5 model.hidden=[64,32]
+    \b
+    Example:
+      nnlab train configs/digits_mlp.yaml train.epochs=5 model.hidden=[64,32]
     """
     from nnlab import experiment
 
     command = ["nnlab", *sys.argv[1:]]
     if resume:
-        if config or overrides:
-            raise ConfigError("--resume takes no config file or overrides: the run's own config.yaml is used")
-        experiment.resume(resume, runs_dir=runs_dir, device=device, force=force, command=command)
+        extra = [item for item in (config, *(overrides or [])) if item]  # `--resume RUN train.epochs=N`
+        experiment.resume(resume, extra, runs_dir=runs_dir, device=device, force=force, command=command)
         return
     if not config:
         raise ConfigError("nnlab train: give a config file (e.g. configs/digits_mlp.yaml) or --resume RUN")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -12,7 +14,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 from pydantic import Field
 
-from nnlab.errors import ConfigError, DataNotFoundError
+from nnlab.errors import ConfigError, DataNotFoundError, one_line
 from nnlab.registry import Params, Registry
 from nnlab.runs import atomic_path
 
@@ -28,7 +30,7 @@ class DataParams(Params):
     n_train: int | None = Field(None, ge=1, description="use only the first n training examples")
     n_val: int | None = Field(None, ge=1, description="use only the first n validation examples")
     val_split: float | None = Field(None, gt=0, lt=1, description="carve validation from training data")
-    seed: int = Field(0, ge=0, description="seed for generation, shuffling and splitting")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for generation, shuffling and splitting")
 
 
 @dataclass(frozen=True)
@@ -99,16 +101,100 @@ def cache_dir() -> Path:
 
 
 def cached_arrays(name: str, params: dict[str, Any], make: Callable[[], dict[str, np.ndarray]]):
-    """Return `make()`'s arrays, from `<cache>/<name>-<hash>.npz` when it was made before; and the hash."""
+    """Return `make()`'s arrays, from `<cache>/<name>-<hash>.npz` when it was made before; and the hash.
+
+    A cache file that cannot be read (truncated by a kill, damaged, edited) is made again.
+    """
     key = hashlib.sha256(json.dumps([name, params], sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / f"{name}-{key}.npz"
     if path.is_file():
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}, key
+        try:
+            return read_npz(path), key
+        except ConfigError:
+            pass  # regenerated and rewritten below
     arrays = make()
-    with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
+    try:
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **arrays)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the dataset cache {path}: {exc.strerror or type(exc).__name__} "
+                          "(set NNLAB_CACHE_DIR to a writable folder)") from None
     return arrays, key
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading data files: NumPy files never unpickle unless the config says `data.allow_pickle: true`.
+PICKLE_HINT = "set data.allow_pickle: true only if you trust it (unpickling runs code)"
+
+
+def pickle_refused(path: Path, what: str = "holds pickled objects", alternative: str = "") -> ConfigError:
+    return ConfigError(f"{path}: {what}; {alternative}{PICKLE_HINT}")
+
+
+def read_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Every array (or `keys`) of an .npz file; one-line ConfigError for a damaged file or object arrays."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ConfigError(f"{path}: holds one .npy array, expected an .npz archive")
+        with data:
+            missing = [k for k in keys or () if k not in data.files]
+            if missing:
+                raise ConfigError(f"{path}: lacks {', '.join(missing)} (has {one_line(', '.join(data.files), 80)})")
+            return {k: data[k] for k in keys or data.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise pickle_refused(path) from None
+        raise _unreadable(path, "an .npz archive", exc) from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, pickle.UnpicklingError) as exc:
+        raise _unreadable(path, "an .npz archive", exc) from None
+
+
+def read_npy(path: Path, allow_pickle: bool = False) -> np.ndarray:
+    """One .npy array; object arrays (pickles) only with the config's `data.allow_pickle: true`."""
+    try:
+        return np.load(path, allow_pickle=allow_pickle)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise pickle_refused(path) from None
+        raise _unreadable(path, "a NumPy .npy file", exc) from None
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError) as exc:
+        raise _unreadable(path, "a NumPy .npy file", exc) from None
+
+
+def read_pickle(path: Path, allow_pickle: bool = False) -> Any:
+    """A pickle file (CIFAR-10's batches), only with `data.allow_pickle: true`."""
+    if not allow_pickle:
+        raise pickle_refused(path, "a pickle", "use .npz or ")
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError) as exc:
+        raise _unreadable(path, "a pickle file", exc) from None
+
+
+def read_h5(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Numeric datasets `names` of an HDF5 file; one-line ConfigError for anything else."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in names if k not in f or not isinstance(f[k], h5py.Dataset)]
+            if missing:
+                raise ConfigError(f"{path}: lacks the HDF5 dataset(s) {', '.join(missing)} "
+                                  f"(has {one_line(', '.join(f.keys()), 80) or 'none'})")
+            arrays = {k: np.asarray(f[k]) for k in names}
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise _unreadable(path, "an HDF5 (.h5) file", exc) from None
+    for k, a in arrays.items():
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+            raise ConfigError(f"{path}: dataset {k} holds {a.dtype} values, expected numbers")
+    return arrays
+
+
+def _unreadable(path: Path, expected: str, exc: BaseException) -> ConfigError:
+    detail = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 100)
+    return ConfigError(f"{path}: not {expected} ({detail})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 from pydantic import Field
 
+from nnlab.datasets import base
 from nnlab.datasets.base import (
     DATASETS,
     DataParams,
@@ -16,6 +16,7 @@ from nnlab.datasets.base import (
     check_path,
     data_places,
     not_found,
+    read_pickle,
     split_off,
     take_first,
 )
@@ -33,13 +34,14 @@ class Cifar10Params(DataParams):
     normalize: bool = Field(True, description="scale pixels to [0, 1]")
     download: bool = Field(True, description="try Keras's download when no local file is found")
     augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training")
+    allow_pickle: bool = Field(False, description=f"read {BATCHES} (Python pickles: trusted files only)")
 
 
 @DATASETS.register(Cifar10Params)
 def load_cifar10(n_train=None, n_val=None, val_split=None, seed=0, path=None, normalize=True, download=True,
-                 augment=None) -> Dataset:
+                 augment=None, allow_pickle=False) -> Dataset:
     """CIFAR-10, 32x32x3, 10 classes; validation is the test set unless val_split is set; meta says `subset`."""
-    arrays, source = read_cifar10(path, download)
+    arrays, source = read_cifar10(path, download, allow_pickle)
     full = (len(arrays["x_train"]), len(arrays["x_test"])) == FULL_SIZES
     x_train, x_test = (_images(arrays[k], normalize) for k in ("x_train", "x_test"))
     y_train, y_test = (np.asarray(arrays[k]).reshape(-1).astype("int32") for k in ("y_train", "y_test"))
@@ -63,8 +65,13 @@ def _images(x: np.ndarray, normalize: bool) -> np.ndarray:
     return x / 255.0 if normalize else x
 
 
-def read_cifar10(path: str | None = None, download: bool = True) -> tuple[dict[str, np.ndarray], str]:
-    """The four arrays (uint8 images N x 32 x 32 x 3, labels) and where they came from."""
+def read_cifar10(path: str | None = None, download: bool = True, allow_pickle: bool = False
+                 ) -> tuple[dict[str, np.ndarray], str]:
+    """The four arrays (uint8 images N x 32 x 32 x 3, labels) and where they came from.
+
+    The python batches are pickles: they are read only with `allow_pickle` (from wherever they are
+    found), or by Keras's own download when nothing is found locally.
+    """
     check_path(path)
     places = data_places("cifar10", path)
     keras_cache = places[-1]  # data_places always ends with the Keras cache folder
@@ -73,7 +80,7 @@ def read_cifar10(path: str | None = None, download: bool = True) -> tuple[dict[s
             return read_npz(place), str(place)
         for folder in (place, place / BATCHES, place / f"{BATCHES}_extracted" / BATCHES):
             if (folder / "test_batch").is_file():
-                return read_batches(folder), str(folder)
+                return read_batches(folder, allow_pickle), str(folder)
         if place != keras_cache and place.is_dir():  # the Keras cache holds other datasets' .npz files
             npz = sorted(place.glob("*.npz"))
             if npz:
@@ -92,38 +99,37 @@ def read_cifar10(path: str | None = None, download: bool = True) -> tuple[dict[s
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as data:
-        missing = [k for k in NPZ_KEYS if k not in data.files]
-        if missing:
-            raise ConfigError(f"data.path: {path} lacks {', '.join(missing)} (has {', '.join(data.files)})")
-        arrays = {k: data[k] for k in NPZ_KEYS}
-    if arrays["x_train"].shape[1:] != (32, 32, 3):
-        raise ConfigError(f"data.path: {path}: x_train has shape {arrays['x_train'].shape}, expected (N, 32, 32, 3)")
+    arrays = base.read_npz(path, NPZ_KEYS)
+    x_train = arrays["x_train"]
+    if x_train.ndim != 4 or x_train.shape[1:] != (32, 32, 3) or arrays["x_test"].shape[1:] != (32, 32, 3):
+        raise ConfigError(f"{path}: x_train has shape {x_train.shape}, expected (N, 32, 32, 3)")
+    for split in ("train", "test"):
+        if len(arrays[f"x_{split}"]) != len(np.asarray(arrays[f"y_{split}"]).reshape(-1)):
+            raise ConfigError(f"{path}: x_{split} and y_{split} have different lengths")
     return arrays
 
 
-def read_batches(folder: Path) -> dict[str, np.ndarray]:
+def read_batches(folder: Path, allow_pickle: bool = False) -> dict[str, np.ndarray]:
     """Keras's layout: `data_batch_1`..`data_batch_5` and `test_batch`, pickled dicts of data and labels."""
     train = sorted(folder.glob("data_batch_*"), key=lambda p: p.name)
     if not train:
-        raise ConfigError(f"data.path: {folder} has test_batch but no data_batch_1..5")
-    parts = [_read_batch(p) for p in train]
-    x_test, y_test = _read_batch(folder / "test_batch")
+        raise ConfigError(f"{folder} has test_batch but no data_batch_1..5")
+    x_test, y_test = _read_batch(folder / "test_batch", allow_pickle)
+    parts = [_read_batch(p, allow_pickle) for p in train]
     return {"x_train": np.concatenate([x for x, _ in parts]), "y_train": np.concatenate([y for _, y in parts]),
             "x_test": x_test, "y_test": y_test}
 
 
-def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_batch(path: Path, allow_pickle: bool) -> tuple[np.ndarray, np.ndarray]:
     """One pickled batch: rows of 3,072 bytes (red, green, blue planes of 32x32) and a list of labels."""
+    batch = read_pickle(path, allow_pickle)
     try:
-        with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
         batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
         data, labels = np.asarray(batch["data"], dtype=np.uint8), np.asarray(batch["labels"])
-    except (pickle.UnpicklingError, EOFError, KeyError, AttributeError, ValueError) as exc:
-        raise ConfigError(f"data.path: {path}: not a CIFAR-10 batch ({type(exc).__name__}: {exc})") from None
+    except (KeyError, AttributeError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a CIFAR-10 batch ({type(exc).__name__})") from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise ConfigError(f"data.path: {path}: expected N x 3072 data and N labels (got {data.shape}, {len(labels)})")
+        raise ConfigError(f"{path}: expected N x 3072 data and N labels (got {data.shape}, {len(labels)})")
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 

@@ -16,6 +16,7 @@ from nnlab.datasets.base import (
     check_path,
     data_places,
     not_found,
+    read_h5,
     split_off,
     take_first,
 )
@@ -42,14 +43,15 @@ class HarParams(DataParams):
 
 def read_course_h5(path: Path) -> dict[str, np.ndarray]:
     """The course file: trX (N,150,3), trY (N,6) one-hot, tstX, tstY -> float windows, integer labels."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        missing = [k for k in ("trX", "trY", "tstX", "tstY") if k not in f]
-        if missing:
-            raise ConfigError(f"data.path: {path} lacks the dataset(s) {', '.join(missing)}")
-        arrays = {k: np.asarray(f[k]) for k in ("trX", "trY", "tstX", "tstY")}
+    arrays = read_h5(path, ("trX", "trY", "tstX", "tstY"))
+    for x, y in (("trX", "trY"), ("tstX", "tstY")):
+        xs, ys = arrays[x].shape, arrays[y].shape
+        if len(xs) != 3 or xs[2] != 3 or ys[:1] != xs[:1] or not (len(ys) == 1 or (len(ys) == 2 and ys[1] == 6)):
+            raise ConfigError(f"{path}: {x} {xs} and {y} {ys}: expected (N, steps, 3) windows and (N, 6) one-hot "
+                              "or (N,) labels 1..6")
     labels = {k: (v.argmax(axis=1) if v.ndim == 2 else v.astype(int) - 1) for k, v in arrays.items() if k.endswith("Y")}
+    if any(len(v) and (v.min() < 0 or v.max() >= len(ACTIVITIES)) for v in labels.values()):
+        raise ConfigError(f"{path}: labels outside 1..{len(ACTIVITIES)}")
     return {"x_train": arrays["trX"].astype("float32"), "y_train": labels["trY"].astype("int32"),
             "x_test": arrays["tstX"].astype("float32"), "y_test": labels["tstY"].astype("int32")}
 

@@ -16,6 +16,8 @@ from nnlab.datasets.base import (
     check_path,
     data_places,
     not_found,
+    read_npy,
+    read_npz,
     split_off,
     take_first,
 )
@@ -44,18 +46,33 @@ class Mnist56Params(DataParams):
     normalize: bool = Field(True, description="scale pixels to [0, 1] (a .npy already in [0, 1] is left as is)")
     download: bool = True
     augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training")
+    allow_pickle: bool = Field(False, description="read the course's mnist56.npy, a pickled object array (trusted files only)")
+
+
+MAX_IDX_BYTES = 1 << 30  # the full MNIST training images are 47 MB
 
 
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (optionally .gz): big-endian magic, dimension sizes, then uint8 data."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise ConfigError(f"{path}: not an IDX file of unsigned bytes")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 4:
+                raise ConfigError(f"{path}: not an IDX file of unsigned bytes (expected the MNIST format)")
+            dims = f.read(4 * head[3])
+            if len(dims) < 4 * head[3]:
+                raise ConfigError(f"{path}: truncated IDX file (the header is cut short)")
+            shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(head[3]))
+            size = int(np.prod(shape, dtype=np.int64))
+            if size > MAX_IDX_BYTES:
+                raise ConfigError(f"{path}: IDX header claims {shape}, more than {MAX_IDX_BYTES >> 20} MiB")
+            raw = f.read(size)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ConfigError(f"{path}: not a readable IDX file ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if len(raw) != size:
+        raise ConfigError(f"{path}: truncated IDX file ({len(raw):,} of {size:,} data bytes for shape {shape})")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
 def read_mnist(path: str | None = None, download: bool = True) -> tuple[dict[str, np.ndarray], str]:
@@ -65,11 +82,10 @@ def read_mnist(path: str | None = None, download: bool = True) -> tuple[dict[str
     for folder in places:
         npz = folder if folder.is_file() else folder / "mnist.npz"
         if npz.is_file():
-            with np.load(npz) as data:
-                return {k: data[k] for k in IDX_FILES}, str(npz)
+            return _checked(read_npz(npz, tuple(IDX_FILES)), npz), str(npz)
         files = {k: _idx_file(folder, stem) for k, stem in IDX_FILES.items()}
         if folder.is_dir() and all(files.values()):
-            return {k: read_idx(f) for k, f in files.items()}, str(folder)
+            return _checked({k: read_idx(f) for k, f in files.items()}, folder), str(folder)
     hint = ""
     if download:
         try:
@@ -81,6 +97,16 @@ def read_mnist(path: str | None = None, download: bool = True) -> tuple[dict[str
             hint = f"; download failed: {type(exc).__name__}"
     wanted = "mnist.npz or " + ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
     raise not_found("mnist", wanted, places, hint)
+
+
+def _checked(arrays: dict[str, np.ndarray], where: Path) -> dict[str, np.ndarray]:
+    """MNIST's shapes: N x 28 x 28 images and N labels per split."""
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y) or not np.issubdtype(x.dtype, np.number):
+            raise ConfigError(f"{where}: x_{split} {x.shape} and y_{split} {y.shape}: expected N x 28 x 28 images "
+                              "and N labels")
+    return arrays
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:
@@ -120,11 +146,11 @@ def load_mnist(n_train=None, n_val=None, val_split=None, seed=0, path=None, norm
 
 @DATASETS.register(Mnist56Params)
 def load_mnist56(n_train=2000, n_val=None, val_split=None, seed=0, path=None, normalize=True, download=True,
-                 augment=None) -> Dataset:
+                 augment=None, allow_pickle=False) -> Dataset:
     """MNIST 5s vs 6s, binary (5 -> 0, 6 -> 1); validation is every 5 and 6 of the test set (1,850)."""
     if path and Path(path).suffix == ".npy":
         check_path(path)
-        x_train, y_train, x_val, y_val = _read_mnist56_npy(Path(path))
+        x_train, y_train, x_val, y_val = _read_mnist56_npy(Path(path).expanduser(), allow_pickle)
         if normalize and max(x_train.max(), x_val.max()) > 1:
             x_train, x_val = x_train / 255.0, x_val / 255.0
         source = path
@@ -142,10 +168,10 @@ def load_mnist56(n_train=2000, n_val=None, val_split=None, seed=0, path=None, no
     return Dataset(x_train, y_train, x_val, y_val, spec, meta={"source": "real", "path": source})
 
 
-def _read_mnist56_npy(path: Path) -> tuple[np.ndarray, ...]:
+def _read_mnist56_npy(path: Path, allow_pickle: bool) -> tuple[np.ndarray, ...]:
     """The course's mnist56.npy: an object array (xtrain, ytrain, xval, yval), labels 0 (five) and 1 (six)."""
+    parts = read_npy(path, allow_pickle)
     try:
-        parts = np.load(path, allow_pickle=True)
         x_train, y_train, x_val, y_val = parts
         x_train, x_val = (np.asarray(x, dtype="float32") for x in (x_train, x_val))
         y_train, y_val = (np.asarray(y, dtype="float32").reshape(-1) for y in (y_train, y_val))

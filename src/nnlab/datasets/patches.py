@@ -7,7 +7,17 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from nnlab.datasets.base import DATASETS, DataParams, Dataset, DatasetSpec, check_path, data_places, split_off, take_first
+from nnlab.datasets.base import (
+    DATASETS,
+    DataParams,
+    Dataset,
+    DatasetSpec,
+    check_path,
+    data_places,
+    read_h5,
+    split_off,
+    take_first,
+)
 from nnlab.errors import ConfigError
 
 COURSE_FILE = "assign3_data1.h5"
@@ -40,12 +50,11 @@ def preprocess(images: np.ndarray) -> np.ndarray:
 
 
 def read_course_h5(path) -> np.ndarray:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        if "data" not in f:
-            raise ConfigError(f"data.path: {path} has no dataset 'data' (N x 3 x 16 x 16)")
-        return np.asarray(f["data"])
+    """The course file's `data`: N x 3 x H x W RGB patches (or N x H x W grayscale)."""
+    data = read_h5(path, ("data",))["data"]
+    if not (data.ndim == 3 or (data.ndim == 4 and data.shape[1] == 3)) or len(data) < 2 or min(data.shape[-2:]) < 2:
+        raise ConfigError(f"{path}: data has shape {data.shape}, expected (N, 3, 16, 16) patches")
+    return data
 
 
 def cut_patches(images: np.ndarray, n: int, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -13,6 +13,7 @@ from nnlab.datasets.base import (
     cached_arrays,
     check_path,
     data_places,
+    read_npy,
     take_first,
 )
 from nnlab.errors import ConfigError
@@ -32,6 +33,7 @@ class PulseParams(DataParams):
     max_extra_gap: int = Field(15, ge=0, description="the gap after a pulse is 2*width plus up to this (generator)")
     reverse: bool = Field(False, description="the reverse problem: triangles in, pulses out, time reversed")
     path: str | None = Field(None, description="folder with the course files pulsedata1-trn.npy / -val.npy")
+    allow_pickle: bool = Field(False, description="read course files saved as pickled object arrays (trusted files only)")
 
     @model_validator(mode="after")
     def _ranges(self) -> "PulseParams":
@@ -67,17 +69,23 @@ def make_pulses(n: int, length: int, rng: np.random.Generator, min_width=2, max_
     return x, d
 
 
-def read_course_files(path: str | None) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], str] | None:
+def read_course_files(path: str | None, allow_pickle: bool = False
+                      ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], str] | None:
     """The course's pulsedata1-trn.npy / -val.npy (each `x, d = np.load(...)`), if found."""
     check_path(path)
     for folder in data_places("pulse", path):
         folder = folder.parent if folder.is_file() else folder
         files = [folder / name for name in COURSE_FILES]
         if all(f.is_file() for f in files):
-            (x_train, d_train), (x_val, d_val) = (np.load(f, allow_pickle=True) for f in files)
-            arrays = tuple(np.asarray(a, dtype="float32") for a in (x_train, d_train, x_val, d_val))
-            if any(a.ndim != 2 for a in arrays):
-                raise ConfigError(f"data.path: {folder}: pulse files must hold two (sequences, time) arrays each")
+            pairs = [read_npy(f, allow_pickle) for f in files]
+            try:
+                (x_train, d_train), (x_val, d_val) = pairs
+                arrays = tuple(np.asarray(a, dtype="float32") for a in (x_train, d_train, x_val, d_val))
+            except (ValueError, TypeError):
+                arrays = ()
+            if len(arrays) != 4 or any(a.ndim != 2 for a in arrays) or arrays[0].shape != arrays[1].shape \
+                    or arrays[2].shape != arrays[3].shape:
+                raise ConfigError(f"{folder}: each pulse file must hold two (sequences, time) arrays, inputs and targets")
             return arrays, str(folder)
     if path:
         raise ConfigError(f"data.path: {path} holds no {' and '.join(COURSE_FILES)}")
@@ -86,11 +94,11 @@ def read_course_files(path: str | None) -> tuple[tuple[np.ndarray, np.ndarray, n
 
 @DATASETS.register(PulseParams)
 def load_pulse(n_train=500, n_val=500, val_split=None, seed=0, length=100, min_width=2, max_width=10, min_height=0.2,
-               max_height=1.0, max_extra_gap=15, reverse=False, path=None) -> Dataset:
+               max_height=1.0, max_extra_gap=15, reverse=False, path=None, allow_pickle=False) -> Dataset:
     """Pulse trains -> triangle trains (or the reverse), one target per time step; normalised error."""
     if val_split is not None:
         raise ConfigError("data.val_split: pulse has its own validation sequences (use n_val)")
-    found = read_course_files(path)
+    found = read_course_files(path, allow_pickle)
     if found is not None:
         (x_train, d_train, x_val, d_val), source = found
         meta = {"source": "real", "path": source}

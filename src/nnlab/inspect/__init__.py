@@ -9,9 +9,11 @@ teach `nnlab inspect` a new kind of model.
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
-from nnlab.errors import ConfigError
+from nnlab.config import ComponentConfig
+from nnlab.errors import ConfigError, DataNotFoundError
 
 INSPECTORS: tuple[str, ...] = (
     "nnlab.inspect.images",  # models with Conv2D layers: input image, feature-map grids, first-layer kernels
@@ -23,6 +25,7 @@ INSPECTORS: tuple[str, ...] = (
 def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, after_pool: bool = False) -> list[Path]:
     """Write the inspection PNGs for validation example `sample` of a run; return their paths."""
     run_dir = Path(run_dir)
+    check_arguments(run_dir, sample, layer)
     model, dataset = load_run(run_dir)
     for module_name in INSPECTORS:
         inspector = importlib.import_module(module_name)
@@ -48,7 +51,38 @@ def load_run(run_dir: Path):
     from nnlab.models import layers  # noqa: F401  (registers the custom layers saved models refer to)
 
     model = keras.models.load_model(model_path, compile=False)
-    return model, datasets.load(config.data)
+    try:
+        return model, datasets.load(config.data)
+    except DataNotFoundError:  # found through $NNLAB_DATA_DIR when it trained: use the place it recorded
+        recorded = (runs.read_json(run_dir / runs.META).get("data") or {}).get("path")
+        if not (isinstance(recorded, str) and "path" in config.data.params and Path(recorded).exists()):
+            raise
+        data = ComponentConfig(name=config.data.name, **{**config.data.params, "path": recorded})
+        return model, datasets.load(data)
+
+
+_IMAGE_LAYERS = {"Conv2D", "MaxPooling2D", "AveragePooling2D"}  # what nnlab.inspect.images draws
+_RECURRENT_LAYERS = {"SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional"}  # what nnlab.inspect.sequences draws
+
+
+def check_arguments(run_dir: Path, sample: int, layer: str | None) -> None:
+    """--sample and --layer checked against the run's meta.json and summary.txt, before TensorFlow loads."""
+    from nnlab import runs
+
+    sizes = (runs.read_json(run_dir / runs.META).get("data") or {}).get("sizes") or {}
+    if isinstance(sizes.get("val"), int) and not 0 <= sample < sizes["val"]:
+        raise ConfigError(f"--sample: {sample} is out of range (the validation set has {sizes['val']} examples)")
+    summary = run_dir / runs.SUMMARY
+    if layer is not None and summary.is_file():
+        found = re.findall(r"^\W*([\w./-]+) \((\w+)\)", summary.read_text(errors="replace"), flags=re.M)
+        images = [name for name, kind in found if kind in _IMAGE_LAYERS]
+        recurrent = [name for name, kind in found if kind in _RECURRENT_LAYERS]
+        if images and layer not in images:
+            raise ConfigError(f"--layer: no conv or pooling layer {layer!r} in this model "
+                              f"(choose from: {', '.join(images)})")
+        if not images and recurrent and layer not in recurrent:
+            raise ConfigError(f"--layer: {layer!r} is not a recurrent layer of this model "
+                              f"(choose from: {', '.join(recurrent)})")
 
 
 def pick_sample(dataset, sample: int):
@@ -58,4 +92,4 @@ def pick_sample(dataset, sample: int):
     return dataset.x_val[sample : sample + 1], dataset.y_val[sample]
 
 
-__all__ = ["INSPECTORS", "inspect_run", "load_run", "pick_sample"]
+__all__ = ["INSPECTORS", "check_arguments", "inspect_run", "load_run", "pick_sample"]

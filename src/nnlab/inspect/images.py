@@ -71,7 +71,7 @@ def plot_channels(maps: np.ndarray, *, title: str = ""):
     """Every channel of a (height, width, channels) activation as a grid of grey images, nearly square."""
     from nnlab.reports.plots import plot_image_grid
 
-    return plot_image_grid(np.moveaxis(maps, -1, 0), title=title)
+    return plot_image_grid(np.moveaxis(maps, -1, 0), title=title, colorbar=True)
 
 
 def plot_kernels(conv):

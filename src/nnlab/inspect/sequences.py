@@ -79,7 +79,51 @@ def inspect_sequences(run_dir: str | Path, model, dataset, sample: int, layer: s
     folder.mkdir(exist_ok=True)
     paths = []
 
-    # 1. input, target and prediction over time
+    # 1. input, target and prediction over time (seq2seq: as characters)
+    if dataset.task == "seq2seq" and dataset.decode is not None:
+        paths.append(save_figure(_plot_decoded(x, y_true, y_pred, dataset.decode, sample),
+                                 folder / f"sequence_val{sample}.png", dpi=90))
+    else:
+        paths.append(save_figure(_plot_series(x, y_true, y_pred, dataset, sample), folder / f"sequence_val{sample}.png",
+                                 dpi=90))
+
+    # 2. every hidden unit over time, one panel per recurrent layer
+    fig, axes = plt.subplots(len(hidden), 1, figsize=(12, 3 * len(hidden)), squeeze=False)
+    for ax, (name, activations) in zip(axes[:, 0], hidden):
+        lines = ax.plot(np.arange(len(activations)), activations, marker=".", markersize=3)
+        if len(lines) <= 16:
+            ax.legend(lines, [f"unit {i}" for i in range(len(lines))], loc="upper right", ncol=min(len(lines), 8),
+                      fontsize="small")
+        ax.set_title(f"{name}: {activations.shape[1]} hidden unit outputs")
+        ax.set_xlabel("time step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(save_figure(fig, folder / f"hidden_val{sample}.png", dpi=90))
+    return paths
+
+
+def _plot_decoded(x, y_true, y_pred, decode, sample: int):
+    """A seq2seq example as text: the question, then per output step the predicted character, the true one
+    and how sure the model was (green where right, red where wrong)."""
+    import matplotlib.pyplot as plt
+
+    question, answer, guess = decode(x)[0], decode(y_true[None])[0], decode(y_pred[None])[0]
+    steps = np.arange(len(guess))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(guess) + 2), 3.6))
+    ax.bar(steps, y_pred.max(axis=-1), color=["tab:green" if g == a else "tab:red" for g, a in zip(guess, answer)])
+    ax.set_xticks(steps, [f"{g!r}\ntrue {a!r}" for g, a in zip(guess, answer)])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("output step: predicted character, true character")
+    ax.set_ylabel("probability of the prediction")
+    ax.set_title(f"validation example {sample}: {question!r} -> {guess!r} (true {answer!r})")
+    fig.tight_layout()
+    return fig
+
+
+def _plot_series(x, y_true, y_pred, dataset, sample: int):
+    """Input over time (or the input frames), and the target against the prediction."""
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(2, 1, figsize=(12, 6), squeeze=False)
     top, bottom = axes[0, 0], axes[1, 0]
     frames = x[0]
@@ -113,21 +157,7 @@ def inspect_sequences(run_dir: str | Path, model, dataset, sample: int, layer: s
             bottom.bar(["target", "prediction"], [target, guess])
             bottom.set_title(f"target {target:g}, prediction {guess:.2f}")
     fig.tight_layout()
-    paths.append(save_figure(fig, folder / f"sequence_val{sample}.png", dpi=90))
-
-    # 2. every hidden unit over time, one panel per recurrent layer
-    fig, axes = plt.subplots(len(hidden), 1, figsize=(12, 3 * len(hidden)), squeeze=False)
-    for ax, (name, activations) in zip(axes[:, 0], hidden):
-        lines = ax.plot(np.arange(len(activations)), activations, marker=".", markersize=3)
-        if len(lines) <= 16:
-            ax.legend(lines, [f"unit {i}" for i in range(len(lines))], loc="upper right", ncol=min(len(lines), 8),
-                      fontsize="small")
-        ax.set_title(f"{name}: {activations.shape[1]} hidden unit outputs")
-        ax.set_xlabel("time step")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(save_figure(fig, folder / f"hidden_val{sample}.png", dpi=90))
-    return paths
+    return fig
 
 
 def handles(model) -> bool:

@@ -50,4 +50,20 @@ def build_sequential(spec, layers):
         except (TypeError, ValueError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfigError(f"model.layers[{i}]: {name}: {message}") from None
+    _check_output(model, spec, len(layers))
     return model
+
+
+def _check_output(model, spec, count: int) -> None:
+    """The last layer must give what the data's task needs: caught here, not as a graph error in fit."""
+    units = 1 if spec.task == "binary" else spec.output_dim
+    expected = (units,) if spec.output_length is None else (spec.output_length, units)
+    got = tuple(model.output_shape[1:])
+    if got == expected or (len(got) == len(expected) and None in got and all(
+            g in (None, e) for g, e in zip(got, expected))):
+        return
+    what = {"multiclass": f"{units} classes", "binary": "a binary label", "seq2seq": f"{units} symbols per step"}.get(
+        spec.task, f"{units} target value{'s' * (units > 1)}")
+    example = {"multiclass": "softmax", "binary": "sigmoid", "seq2seq": "softmax"}.get(spec.task, "linear")
+    raise ConfigError(f"model.layers[{count - 1}]: the model's output has shape {got}, but {spec.task} data with "
+                      f"{what} needs {expected}; end with e.g. Dense: {{units: {units}, activation: {example}}}")

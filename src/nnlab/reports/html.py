@@ -267,7 +267,9 @@ def inspection_section(run: RunSummary) -> Section | None:
     if not folder.is_dir():
         return None
     standard = set(standard_plots(run.run_dir, run.task))
-    found = sorted(p for p in folder.rglob("*.png") if p.relative_to(folder).as_posix() not in standard)
+    # in the order they were drawn: inspect writes input, conv1, pool1, ... (layer order), then kernels
+    found = sorted((p for p in folder.rglob("*.png") if p.relative_to(folder).as_posix() not in standard),
+                   key=lambda p: (p.stat().st_mtime_ns, p.name))
     if not found:
         return None
     figures = "".join(image(p.read_bytes(), p.stem.replace("_", " "), p.relative_to(run.run_dir).as_posix())

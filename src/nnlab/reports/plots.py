@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from nnlab import runs  # noqa: E402
 from nnlab.reports.summary import (  # noqa: E402
@@ -32,6 +33,7 @@ def plot_curves(curves: Curves, *, title: str = "") -> plt.Figure:
         if f"val_{name}" in curves.series:
             ax.plot(curves.epochs, curves.series[f"val_{name}"], marker=".", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -66,7 +68,8 @@ def plot_confusion_matrix(confusion: Confusion, *, normalize: bool = False, titl
     return fig
 
 
-def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title: str = "") -> plt.Figure | None:
+def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title: str = "",
+                     class_names: list[str] | None = None) -> plt.Figure | None:
     """Predictions against targets: a scatter (regression), time series (sequence regression) or the
     score histogram per true class (binary); None for tasks better shown otherwise."""
     y_true = np.asarray(y_true, dtype="float64")
@@ -75,10 +78,11 @@ def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title
         fig, ax = plt.subplots(figsize=(6, 3.8))
         scores, labels = y_pred.ravel(), y_true.ravel().astype(int)
         bins = np.linspace(0, 1, 21)
+        names = list(class_names or ["0", "1"])[:2]
         for label, color in ((0, "tab:blue"), (1, "tab:orange")):
-            ax.hist(scores[labels == label], bins=bins, alpha=0.6, color=color, label=f"true class {label}")
+            ax.hist(scores[labels == label], bins=bins, alpha=0.6, color=color, label=f"true {names[label]}")
         ax.axvline(0.5, color="black", linewidth=1, linestyle="--")
-        ax.set_xlabel("predicted probability of class 1")
+        ax.set_xlabel(f"predicted probability of {names[1]}")
         ax.set_ylabel("examples")
         ax.legend()
         ax.set_title(title or "predicted probabilities by true class")
@@ -108,7 +112,7 @@ def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title
                 ax.plot(flat_guess[i], color=color, linestyle="--", label=f"example {i} predicted")
             ax.set_xlabel("time step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, not on, the data
         ax.set_title(title or "predicted against true (validation)")
     else:
         return None
@@ -130,6 +134,7 @@ def plot_curves_overlaid(curves: dict[str, Curves], *, max_panels: int = 3, titl
                 ax.plot(run_curves.epochs, run_curves.series[name], color=color, linestyle="--", alpha=0.7,
                         label=f"{label} train")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -149,21 +154,35 @@ def figure_png(fig: plt.Figure, *, dpi: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def plot_image_grid(images, *, title: str = "", cell: float = 1.8, numbered: bool = True) -> plt.Figure:
-    """Images (grey 2-D or RGB in [0, 1]) in a nearly square grid, optionally numbered in order."""
+def plot_image_grid(images, *, title: str = "", cell: float = 1.8, numbered: bool = True,
+                    colorbar: bool = False) -> plt.Figure:
+    """Images (grey 2-D or RGB in [0, 1]) in a nearly square grid, optionally numbered in order.
+
+    `colorbar`: every grey tile on one shared scale, shown beside the grid (activations, where a tile's
+    brightness should mean the same value in every channel).
+    """
     count = len(images)
     cols = math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 0.4, cell * rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + (1.2 if colorbar else 0.4), cell * rows + 0.6),
+                             squeeze=False)
+    scale = {}
+    if colorbar and count:
+        low, high = float(np.min([np.min(i) for i in images])), float(np.max([np.max(i) for i in images]))
+        scale = {"vmin": low, "vmax": high if high > low else low + 1e-6}
+    shown = None
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < count:
-            ax.imshow(images[i], cmap="gray", interpolation="nearest")  # cmap is ignored for RGB
+            shown = ax.imshow(images[i], cmap="gray", interpolation="nearest", **scale)  # cmap is ignored for RGB
             if numbered:
                 ax.set_title(str(i), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
+    if colorbar and shown is not None:
+        fig.subplots_adjust(right=0.85)
+        fig.colorbar(shown, cax=fig.add_axes([0.88, 0.15, 0.025, 0.7]))
     return fig
 
 
@@ -196,8 +215,10 @@ def write_run_plots(run_dir: str | Path, *, title: str = "", only: list[str] | N
         for name in prediction_plots:
             split = name.removeprefix("predictions_").removesuffix(".png")
             label = {"val": "validation"}.get(split, split)
+            names = read_confusion(run_dir).class_names if task == "binary" and (run_dir / runs.CONFUSION).is_file() \
+                else None
             fig = plot_predictions(predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"], task,
-                                   title=f"{label}: predicted against true")
+                                   title=f"{label}: predicted against true", class_names=names)
             if fig is not None:
                 written.append(save_figure(fig, folder / name))
     return written

@@ -250,7 +250,9 @@ def config_essentials(config: dict[str, Any]) -> list[tuple[str, Any]]:
     for section in ("data", "model"):
         part = dict(config.get(section) or {})
         if part:
-            params = ", ".join(f"{k}={_short(v)}" for k, v in part.items() if k != "name" and v is not None)
+            defaults = _defaults(section, part.get("name"))
+            params = ", ".join(f"{k}={_short(v)}" for k, v in part.items()
+                               if k != "name" and v is not None and (k not in defaults or defaults[k] != v))
             out.append((section, f"{part.get('name', '?')}({params})"))
     train = dict(config.get("train") or {})
     for key in ("epochs", "batch_size"):
@@ -274,6 +276,26 @@ def config_essentials(config: dict[str, Any]) -> list[tuple[str, Any]]:
         out.append((f"train.{key}", value))
     if "seed" in config:
         out.append(("seed", config["seed"]))
+    return out
+
+
+def _defaults(section: str, name: Any) -> dict[str, Any]:
+    """The registered loader's or builder's defaults (as JSON values), so a report shows what was set."""
+    from pydantic_core import PydanticUndefined
+
+    from nnlab.datasets import DATASETS
+    from nnlab.models import MODELS
+
+    registry = DATASETS if section == "data" else MODELS
+    if not isinstance(name, str) or name not in registry:
+        return {}
+    fields = registry.get(name).params.model_fields
+    out = {}
+    for key, field in fields.items():
+        if field.default is not PydanticUndefined:
+            default = field.default
+            out[key] = default.model_dump(mode="json") if hasattr(default, "model_dump") else \
+                list(default) if isinstance(default, tuple) else default
     return out
 
 
@@ -312,6 +334,6 @@ def _short(value: Any) -> str:
 def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         return None
-    import yaml
+    from nnlab.config import read_yaml  # the one YAML reader: size-capped, alias-bounded, duplicate keys refused
 
-    return yaml.safe_load(path.read_text())
+    return read_yaml(path)

@@ -1,4 +1,5 @@
-"""Callbacks Keras lacks: a per-epoch progress line, and a checkpoint that makes runs resumable."""
+"""Callbacks Keras lacks: a per-epoch progress line, an in-epoch progress bar on terminals, and a checkpoint that
+makes runs resumable."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import keras
 import numpy as np
 
 from nnlab import runs
+from nnlab.errors import RunDamagedError
 from nnlab.runs import write_history
 
 # Attributes of stateful Keras callbacks that BackupAndRestore does not keep.
@@ -21,13 +23,19 @@ _STATE_ATTRS = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter
 
 def read_weights(path: Path) -> list[np.ndarray]:
     """Weights saved by RunCheckpoint (best weights of early stopping), in model order."""
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         return [data[f"arr_{i}"] for i in range(len(data.files))]
 
 
 def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
+    """checkpoint/state.json (the last finished epoch and, under `previous`, the one before), if any."""
     path = Path(run_dir) / runs.CHECKPOINT / "state.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    state = runs.read_json(path)
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or not isinstance(state.get("model"), str):
+        raise RunDamagedError(f"{path}: not a checkpoint state (needs epoch and model)")
+    return state
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -84,9 +92,13 @@ class RunCheckpoint(keras.callbacks.Callback):
                 with runs.atomic_path(self.folder / best_file) as tmp:
                     np.savez(tmp, *callback.best_weights)
         state = {"epoch": epochs_done, "model": model_file, "best_weights": best_file, "callbacks": states}
+        previous = read_checkpoint(self.run_dir) if (self.folder / "state.json").is_file() else None
+        if previous and previous.get("epoch", epochs_done) < epochs_done:  # kept until this one is complete
+            state["previous"] = {k: v for k, v in previous.items() if k != "previous"}
         runs.write_json(self.folder / "state.json", state)
+        keep = {"state.json"} | {s.get(k) for s in (state, state.get("previous") or {}) for k in ("model", "best_weights")}
         for old in self.folder.iterdir():
-            if old.name not in (model_file, best_file, "state.json") and not old.name.startswith("."):
+            if old.name not in keep and not old.name.startswith("."):
                 old.unlink()
 
 
@@ -105,24 +117,72 @@ def _plain(value: Any) -> Any:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """One line per epoch: epoch, loss, metrics, time and ETA; reads well in a terminal and a log file."""
+    """One line per epoch (epoch, loss, metrics, time, ETA) within 80 columns; reads well in a terminal and a log.
+
+    The ETA averages the recent epochs of this process after its first, which includes compilation.
+    """
 
     def __init__(self, history: list[dict], stream=None):
         super().__init__()
         self.history = history
         self.stream = stream or sys.stdout
+        self.times: list[float] = []
 
     def on_epoch_end(self, epoch, logs=None):
         total = self.params.get("epochs") or epoch + 1
         row = self.history[-1] if self.history else {}
         width = len(str(total))
         parts = [f"epoch {epoch + 1:>{width}}/{total}"]
-        parts += [f"{k} {_fmt(v)}" for k, v in row.items() if k not in ("epoch", "learning_rate", "time_s")]
+        parts += [f"{_short_name(k)} {_fmt(v)}" for k, v in row.items() if k not in ("epoch", "learning_rate", "time_s")]
         seconds = row.get("time_s", 0.0)
-        recent = [r.get("time_s", 0.0) for r in self.history[-5:]]
-        eta = (sum(recent) / max(len(recent), 1)) * (total - epoch - 1)
-        parts += [f"{seconds:.1f}s", f"eta {_duration(eta)}"]
-        print(" - ".join(parts), file=self.stream, flush=True)
+        self.times.append(seconds)
+        recent = self.times[1:][-5:] or self.times
+        eta = (sum(recent) / len(recent)) * (total - epoch - 1)
+        parts += [f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s", f"eta {_duration(eta)}"]
+        print(" ".join(parts), file=self.stream, flush=True)
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """On a terminal only: a line within the epoch (steps done, loss, steps per second), redrawn in place
+    and cleared before the epoch's line, so log files keep one clean line per epoch."""
+
+    def __init__(self, stream=None):
+        super().__init__()
+        self.stream = stream or sys.stdout
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.epoch, self.start, self.drawn = 0, 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.start, self.drawn = epoch, time.perf_counter(), 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if not self.enabled or now - self.drawn < 0.2:
+            return
+        self.drawn = now
+        steps, done = self.params.get("steps") or 0, batch + 1
+        filled = min(20, 20 * done // steps) if steps else 0
+        loss = (logs or {}).get("loss")
+        text = (f"epoch {self.epoch + 1}/{self.params.get('epochs')} [{'=' * filled}{' ' * (20 - filled)}] "
+                f"{done}/{steps or '?'}" + (f"  loss {_fmt(float(loss))}" if loss is not None else "")
+                + f"  {done / max(now - self.start, 1e-9):.0f} steps/s")
+        self.stream.write("\r" + text[:79] + "\x1b[K")
+        self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.enabled and self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+_SHORT_NAMES = {"accuracy": "acc", "sparse_categorical_accuracy": "acc", "categorical_accuracy": "acc",
+                "binary_accuracy": "acc", "mean_absolute_error": "mae", "mean_squared_error": "mse"}
+
+
+def _short_name(key: str) -> str:
+    prefix = "val_" if key.startswith("val_") else ""
+    name = key.removeprefix("val_")
+    return prefix + _SHORT_NAMES.get(name, name)
 
 
 def _fmt(value: float) -> str:

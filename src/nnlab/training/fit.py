@@ -13,10 +13,17 @@ import numpy as np
 from nnlab import runs
 from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
 from nnlab.datasets.base import Dataset, one_hot
-from nnlab.errors import ConfigError, RunFailedError
+from nnlab.errors import ConfigError, RunDamagedError, RunFailedError
 from nnlab.models.base import FRAME_HEAD, has_frame_head
 from nnlab.runs import read_history
-from nnlab.training.callbacks import EpochLogger, NormalizedError, RunCheckpoint, read_checkpoint, read_weights
+from nnlab.training.callbacks import (
+    EpochLogger,
+    NormalizedError,
+    ProgressBar,
+    RunCheckpoint,
+    read_checkpoint,
+    read_weights,
+)
 
 DEFAULT_LOSS = {
     "multiclass": "sparse_categorical_crossentropy",
@@ -108,16 +115,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
         raise ConfigError(f"train.optimizer: {_first_line(exc)}") from None
     if train.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("train.tensorboard: true needs the tensorboard package (pip install tensorboard)")
-    loss = loss_name(train, dataset.task)
-    for key, kind, lookup, names in (
-        ("train.loss", "loss", keras.losses.get, [loss]),
-        ("train.metrics", "metric", keras.metrics.get, train.metrics or []),
-    ):
-        for name in names:
-            try:
-                lookup(name)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{key}: unknown Keras {kind} {name!r}") from None
+    loss = loss_name(train, dataset.task)  # loss and metric names were checked by config.check_keras_names
     if train.tbptt is not None:
         from nnlab.training.tbptt import check_tbptt
 
@@ -160,6 +158,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
         *_normalized_error(config, dataset, loss, model),
         *stateful,
         RunCheckpoint(run_dir, stateful, history, resume_state),
+        ProgressBar(stream),  # before EpochLogger: it clears its line before the epoch's line is printed
         EpochLogger(history, stream),
     ]
     if train.tensorboard:
@@ -221,12 +220,29 @@ def _restore_best_weights(model: keras.Model, config: ExperimentConfig, run_dir:
 
 
 def load_checkpoint(run_dir: Path) -> tuple[keras.Model | None, dict[str, Any] | None]:
-    """The model (with optimizer state) and callback state of the last finished epoch, if any."""
+    """The model (with optimizer state) and callback state of the last finished epoch, if any.
+
+    The checkpoint must agree with history.csv (every epoch up to it recorded) and its model must load;
+    a damaged newest model falls back to the previous epoch's. RunDamagedError (one line) otherwise.
+    """
     state = read_checkpoint(run_dir)
     if state is None:
         return None, None
-    model = keras.models.load_model(Path(run_dir) / runs.CHECKPOINT / state["model"])
-    return model, state
+    epochs = [row["epoch"] for row in read_history(run_dir)]
+    problems = []
+    for candidate in (state, state.get("previous")):
+        if not candidate:
+            continue
+        done = candidate["epoch"]
+        if [e for e in epochs if e <= done] != list(range(1, done + 1)):
+            problems.append(f"{runs.HISTORY} lacks epochs up to {done}")
+            continue
+        path = Path(run_dir) / runs.CHECKPOINT / candidate["model"]
+        try:
+            return keras.models.load_model(path), candidate
+        except Exception as exc:  # noqa: BLE001  (a truncated or foreign file: try the previous epoch)
+            problems.append(f"{candidate['model']} does not load ({type(exc).__name__})")
+    raise RunDamagedError(f"{Path(run_dir) / runs.CHECKPOINT}: cannot resume: {'; '.join(problems)}")
 
 
 def _first_line(exc: Exception) -> str:

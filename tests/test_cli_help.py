@@ -1,0 +1,31 @@
+"""What a new user reads first: `nnlab list [NAME]` and the commands' help."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from nnlab.cli.main import app
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "100"})
+
+
+def test_list_one_name_shows_only_it_with_rounded_floats():
+    out = invoke("list", "har").stdout
+    assert out.startswith("Datasets:\n  har ") and "Models:" not in out
+    assert "test_split: float = 0.1667" in out and "synthetic: bool | None = null" in out
+
+
+def test_list_covers_the_train_keys_and_names_the_choices_for_an_unknown_name():
+    out = invoke("list").stdout
+    assert "Training:\n  train " in out and "      epochs: int = 10  passes over the training data" in out
+    result = invoke("list", "mnsit")
+    assert result.exit_code == 2 and "no dataset or model 'mnsit'" in result.stderr and "mnist56" in result.stderr
+
+
+def test_help_shows_flags_without_a_type_and_examples_unwrapped():
+    out = invoke("train", "--help").stdout
+    assert "--dry-run         Print" in out and "<bool>" not in out
+    assert "\n    nnlab train configs/digits_mlp.yaml train.epochs=5 model.hidden=[64,32]\n" in out
+    assert "<bool>" not in invoke("runs", "--help").stdout

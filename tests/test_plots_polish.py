@@ -1,0 +1,76 @@
+"""Figures and report rows a reader looks at: integer epochs, class names, colour scales, what was set."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from nnlab.reports.summary import Curves, config_essentials
+
+
+def test_curves_have_integer_epoch_ticks():
+    from nnlab.reports.plots import plot_curves
+
+    fig = plot_curves(Curves([1, 2, 3], {"loss": [1.0, 0.5, 0.2], "val_loss": [1.1, 0.7, 0.4]}))
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_binary_histogram_names_the_classes():
+    from nnlab.reports.plots import plot_predictions
+
+    fig = plot_predictions(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.9]), "binary", class_names=["5", "6"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["true 5", "true 6"]
+    assert ax.get_xlabel() == "predicted probability of 6"
+
+
+def test_feature_map_grid_shares_one_colour_scale():
+    from nnlab.reports.plots import plot_image_grid
+
+    fig = plot_image_grid([np.zeros((4, 4)), np.full((4, 4), 3.0)], colorbar=True)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2 and {im.get_clim() for im in images} == {(0.0, 3.0)}
+    assert len(fig.axes) == 2 + 1  # the 1x2 grid and the colour bar
+
+
+def test_report_rows_show_the_model_parameters_that_were_set_not_every_default():
+    rows = dict(config_essentials({"data": {"name": "digits", "val_split": 0.2, "n_train": 200},
+                                   "model": {"name": "mlp", "hidden": [16], "activation": "relu", "dropout": 0.0}}))
+    assert rows["model"] == "mlp(hidden=[16])"
+    assert rows["data"] == "digits(n_train=200)"
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_draws_in_place_on_a_terminal_only():
+    from nnlab.training.callbacks import ProgressBar
+
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        bar = ProgressBar(stream)
+        bar.set_params({"epochs": 3, "steps": 10})
+        bar.on_epoch_begin(0)
+        bar.on_train_batch_end(4, {"loss": 0.5})
+        bar.on_epoch_end(0)
+    assert terminal.getvalue().startswith("\repoch 1/3 [==========          ] 5/10  loss 0.5000  ")
+    assert terminal.getvalue().endswith("\r\x1b[K") and log.getvalue() == ""
+
+
+def test_epoch_lines_fit_80_columns_and_the_eta_leaves_out_the_first_epoch():
+    from nnlab.training.callbacks import EpochLogger
+
+    history, out = [], io.StringIO()
+    logger = EpochLogger(history, out)
+    logger.set_params({"epochs": 10})
+    for epoch, seconds in enumerate([30.0, 1.0, 1.0]):  # the first epoch compiles
+        history.append({"epoch": epoch + 1, "loss": 0.5, "accuracy": 0.9, "val_loss": 0.6, "val_accuracy": 0.8,
+                        "learning_rate": 0.001, "time_s": seconds})
+        logger.on_epoch_end(epoch)
+    lines = out.getvalue().splitlines()
+    assert lines[2] == "epoch  3/10 loss 0.5000 acc 0.9000 val_loss 0.6000 val_acc 0.8000 1.0s eta 7s"
+    assert all(len(line) <= 80 for line in lines)
