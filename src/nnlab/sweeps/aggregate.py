@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab import runs
-from nnlab.config import dump_yaml
+from nnlab.config import dump_yaml, read_yaml
 from nnlab.errors import RunNotFoundError
 
 SWEEPS = "sweeps"  # runs/sweeps/<id>/
@@ -256,10 +256,8 @@ class SweepSummary:
 
 
 def read_sweep(sweep_dir: str | Path) -> SweepSummary:
-    import yaml
-
     sweep_dir = Path(sweep_dir)
-    spec = yaml.safe_load((sweep_dir / SWEEP).read_text()) or {}
+    spec = read_yaml(sweep_dir / SWEEP) or {}
     rows = read_trials(sweep_dir)
     swept = [p for p, s in (spec.get("parameters") or {}).items() if "value" not in s]
     metric = str((spec.get("metric") or {}).get("name", "val_loss"))

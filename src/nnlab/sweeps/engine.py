@@ -29,7 +29,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from nnlab import runs
-from nnlab.config import dump_yaml
+from nnlab.config import dump_yaml, read_yaml
 from nnlab.errors import ConfigError, NnlabError
 from nnlab.sweeps import aggregate
 from nnlab.sweeps.spec import SweepSpec, point_overrides
@@ -147,12 +147,10 @@ def attach(sweep_id: str, runs_dir: Path, storage_url: str, *, wait_s: float = 6
 
 
 def read_sweep_file(sweep_dir: Path) -> dict[str, Any]:
-    import yaml
-
     path = sweep_dir / aggregate.SWEEP
     if not path.is_file():
         raise ConfigError(f"{sweep_dir}: not a sweep folder (no {aggregate.SWEEP})")
-    return yaml.safe_load(path.read_text())
+    return read_yaml(path) or {}
 
 
 # ---------------------------------------------------------------------------------------------

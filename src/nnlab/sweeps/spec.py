@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nnlab.config import ExperimentConfig, _config_error, apply_overrides, parse_yaml, validate_config
+from nnlab.config import ExperimentConfig, _config_error, apply_overrides, parse_yaml, read_yaml, validate_config
 from nnlab.errors import ConfigError
 
 METHODS = ("grid", "random", "bayes")
@@ -309,16 +309,7 @@ def _safe_name(stem: str) -> str:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        raw = parse_yaml(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a sweep or config file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        raise ConfigError(f"{path}: {where}invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    raw = read_yaml(path)
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys")
     return raw or {}
