@@ -41,6 +41,7 @@ def sweep(
 ) -> None:
     """Run a sweep: every trial an ordinary run, the sweep a folder with trials.csv, summary.csv, best.yaml, plots.
 
+    \b
     Examples:
       nnlab sweep configs/sweeps/mnist_hidden.yaml train.epochs=3 --workers 2
       nnlab sweep configs/digits_mlp.yaml model.hidden=[8],[32] train.optimizer.learning_rate=0.1,0.01 --repeats 3
