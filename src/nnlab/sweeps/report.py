@@ -234,12 +234,14 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
     """The summary table, the failures, then `sweep id:`, `sweep folder:` and the best point (the output contract)."""
     counts = sweep.counts()
     console.print(f"sweep {sweep.sweep_id} ({sweep.name}, {sweep.spec.get('method', '?')}): "
-                  + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; status {sweep.state.get('status')}")
+                  + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; status {sweep.state.get('status')}",
+                  markup=False)
     if sweep.points:
         console.print(summary_table(sweep))
     for row in sweep.rows:
         if row.get("status") == "failed":
-            console.print(f"[red]trial {row['trial']} seed {row['seed']} failed[/red]: {row.get('reason')}")
+            console.print(f"trial {row['trial']} seed {row['seed']} failed: {row.get('reason')}", style="red",
+                          markup=False)
     if report_path is not None:
         console.print(f"report: {report_path}")
     console.print(f"sweep id: {sweep.sweep_id}")
@@ -247,7 +249,7 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
     best = sweep.best()
     if best is not None:
         console.print(f"best point: {point_label(best.params)}: {sweep.metric} {best.mean:.4f} ± {best.std:.4f} "
-                      f"(n={best.n}); best.yaml: {sweep.sweep_dir / aggregate.BEST}")
+                      f"(n={best.n}); best.yaml: {sweep.sweep_dir / aggregate.BEST}", markup=False)
     elif sweep.points and any(p.parameters is not None for p in sweep.points):
         console.print("parameter counts only (--params-only)")
     else:
