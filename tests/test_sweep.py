@@ -71,8 +71,9 @@ def test_random_points_are_drawn_from_their_distributions_reproducibly(tmp_path,
         "train.optimizer.learning_rate": {"min": -9, "max": -2, "distribution": "log_uniform"}}}, [],
      "log_uniform_values"),
     ({"parameters": {"model.hidden": {"values": [[4]]}}}, ["train.epochs=0,1"], "parameters.train.epochs = 0"),
+    ({"parameters": {"model.activation": {"values": ["relu", "relux"]}}}, [], "parameters.model.activation = \"relux\""),
 ], ids=["unknown-path", "empty-values", "min-above-max", "rejected-value", "unknown-method", "log-uniform",
-        "bad-comma-value"])
+        "bad-comma-value", "unknown-keras-name"])
 def test_bad_sweep_files_exit_2_with_one_line_and_no_sweep_folder(tmp_path, base, runs_dir, spec, words, expected):
     path = write_sweep(tmp_path, **spec)
     result = nnlab("sweep", str(path), *words)

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nnlab.config import ExperimentConfig, _config_error, apply_overrides, parse_yaml, read_yaml, validate_config
+from nnlab.config import (ExperimentConfig, _config_error, apply_overrides, check_keras_names, parse_yaml, read_yaml,
+                          validate_config)
 from nnlab.errors import ConfigError
 
 METHODS = ("grid", "random", "bayes")
@@ -265,16 +266,13 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
     raw = _read_yaml(path)
     base_overrides, swept = _split_words(words, str(path))
     if is_sweep_file(raw):
-        try:
-            spec_raw = dict(raw)
-            spec_raw.setdefault("parameters", {})
-            if not isinstance(spec_raw["parameters"], dict):
-                raise ConfigError(f"{path}: parameters: expected a mapping of config paths to {{values: [...]}}")
-            for key, values in swept.items():
-                spec_raw["parameters"] = {**spec_raw["parameters"], key: {"values": values}}
-            spec = _validate_spec(spec_raw, str(path), repeats=repeats, method=method, run_cap=run_cap)
-        except ConfigError:
-            raise
+        spec_raw = dict(raw)
+        spec_raw.setdefault("parameters", {})
+        if not isinstance(spec_raw["parameters"], dict):
+            raise ConfigError(f"{path}: parameters: expected a mapping of config paths to {{values: [...]}}")
+        for key, values in swept.items():
+            spec_raw["parameters"] = {**spec_raw["parameters"], key: {"values": values}}
+        spec = _validate_spec(spec_raw, str(path), repeats=repeats, method=method, run_cap=run_cap)
         if not spec.base:
             raise ConfigError(f"{path}: base: missing (required): the experiment file this sweep varies")
         base_path = (path.parent / spec.base) if not Path(spec.base).is_absolute() else Path(spec.base)
@@ -391,7 +389,9 @@ def validate_point(sweep: Sweep, params: dict[str, Any]) -> ExperimentConfig:
     raw = copy.deepcopy(sweep.base)
     try:
         overridden = apply_overrides(raw, point_overrides(params), source=sweep.source)
-        return validate_config(raw, source=sweep.source, overridden=overridden)
+        config = validate_config(raw, source=sweep.source, overridden=overridden)
+        check_keras_names(config, sweep.source)  # as nnlab train does: activations, losses... known to Keras
+        return config
     except ConfigError as exc:
         message = str(exc).removeprefix(f"{sweep.source}: ")
         message = re.sub(r" \(from override '.*?'\)", "", message)
