@@ -14,6 +14,7 @@ from nnlab.cli import list as list_command
 from nnlab.cli import predict as predict_command
 from nnlab.cli import report as report_command
 from nnlab.cli import runs as runs_command
+from nnlab.cli import sweep as sweep_command
 from nnlab.cli import train as train_command
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ def main(
 
 
 app.command("train", context_settings={"allow_interspersed_args": True})(train_command.train)
+app.command("sweep", context_settings={"allow_interspersed_args": True})(sweep_command.sweep)
 app.command("list")(list_command.list_components)
 app.command("runs")(runs_command.list_runs)
 app.command("report")(report_command.report)
