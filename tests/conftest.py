@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -89,3 +91,53 @@ def mnist_idx(tmp_path) -> Path:
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", make_digit_images(labels))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
     return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny trained runs shared by the tests of evaluate, predict and export: each kind is trained in-process
+# once per test session (per xdist worker), on first use.
+TRAINED = {
+    "mlp": tiny_digits_config(),
+    "cnn": {**tiny_digits_config(), "name": "tiny_cnn",
+            "model": {"name": "cnn", "blocks": [{"filters": 4, "kernel": 3, "pool": 2}], "dense": [8]}},
+    "cnn_augment": {**tiny_digits_config(), "name": "tiny_cnn_augment",
+                    "data": {"name": "crt", "source": "generate", "n_train": 40, "n_val": 20,
+                             "augment": {"shift": 0.1, "rotate": 10}},
+                    "model": {"name": "cnn", "blocks": [{"filters": 4, "kernel": 3, "pool": 4}], "dense": [8]}},
+    "pulse": {"name": "tiny_pulse", "seed": 0, "data": {"name": "pulse", "n_train": 20, "n_val": 10, "length": 40},
+              "model": {"name": "rnn", "cell": "gru", "units": [4]}, "train": {"epochs": 2, "batch_size": 10}},
+    "addition": {"name": "tiny_addition", "seed": 0, "data": {"name": "addition", "digits": 2, "n": 300},
+                 "model": {"name": "seq2seq", "cell": "lstm", "units": 8},
+                 "train": {"epochs": 2, "batch_size": 32}},
+}
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """`trained_run(kind)`: the folder of a completed tiny run (mlp, cnn: digits; cnn_augment: crt
+    shapes with augmentation layers; pulse: sequence regression; addition: seq2seq).
+
+    Shared: a test that writes into a run folder copies it first (`copy_run`).
+    """
+    from nnlab import experiment
+
+    root = tmp_path_factory.mktemp("trained")
+    done: dict[str, Path] = {}
+
+    def get(kind: str) -> Path:
+        if kind not in done:
+            with pytest.MonkeyPatch.context() as patch:
+                for var in ("NNLAB_CACHE_DIR", "NNLAB_DATA_DIR", "KERAS_HOME"):
+                    patch.setenv(var, str(root / var.lower()))
+                config = write_config(root / f"{kind}.yaml", TRAINED[kind])
+                done[kind] = experiment.train(config, runs_dir=root / "runs", stream=io.StringIO())
+        return done[kind]
+
+    return get
+
+
+def copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of a shared run folder (same id), for tests that add files to it."""
+    target = tmp_path / "runs" / run_dir.name
+    shutil.copytree(run_dir, target)
+    return target

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("tensorflow", "keras", "jax", "matplotlib", "sklearn")
+HEAVY = ("tensorflow", "keras", "jax", "matplotlib", "sklearn", "optuna")
 
 PROBE = """
 import sys
@@ -22,7 +22,8 @@ print("LOADED:" + ",".join(sorted(m for m in {heavy!r} if m in sys.modules)))
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["runs"], ["train", "--help"], ["report", "--help"],
-                                  ["compare", "--help"], ["inspect", "--help"]], ids=" ".join)
+                                  ["compare", "--help"], ["inspect", "--help"], ["evaluate", "--help"],
+                                  ["predict", "--help"], ["export", "--help"], ["sweep", "--help"]], ids=" ".join)
 def test_command_imports_nothing_heavy(args):
     result = subprocess.run([sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

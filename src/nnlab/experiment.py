@@ -42,8 +42,8 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
     config = config.model_copy(update={"backend": name})
     _phase("starting Keras")
     with timer("backend"):  # mostly the import of Keras and its backend
-        device_info = backend.configure(name, device, seed=config.seed, deterministic=config.train.deterministic,
-                                        num_threads=threads)
+        device_info = backend.configure(device, backend=name, seed=config.seed,
+                                        deterministic=config.train.deterministic, num_threads=threads)
     check_keras_names(config, source)
     from nnlab.training.fit import compile_model
 

@@ -36,6 +36,8 @@ EXAMPLES = "examples.txt"
 PLOTS = "plots"
 TENSORBOARD = "tensorboard"
 LOCK = ".lock"  # held (flock) by the one process that trains the run, for as long as it lives
+EVALUATIONS = "evaluations"  # evaluations/<stamp>-<split>-<4 hex>/: one `nnlab evaluate` each
+EVALUATION = "evaluation.json"  # what an evaluation folder evaluated (split, data, overrides, model)
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 

@@ -62,3 +62,20 @@ def _silence_stdout() -> None:
 
 def _terminate(signum, frame):
     raise KeyboardInterrupt
+
+
+# Arguments and options shared by the commands that use a trained run (evaluate, predict, export).
+def run_argument():
+    return typer.Argument(..., help="Run id, unique id prefix, run folder path, or latest.")
+
+
+def allow_incomplete_option():
+    return typer.Option(False, "--allow-incomplete", help="Use the last checkpoint of a run that did not complete.")
+
+
+def device_option():
+    return typer.Option("auto", "--device", help="cpu, gpu or auto.")
+
+
+def runs_dir_option():
+    return typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs).")

@@ -7,10 +7,14 @@ import typer
 from nnlab import __version__
 from nnlab.cli import _common
 from nnlab.cli import compare as compare_command
+from nnlab.cli import evaluate as evaluate_command
+from nnlab.cli import export as export_command
 from nnlab.cli import inspect as inspect_command
 from nnlab.cli import list as list_command
+from nnlab.cli import predict as predict_command
 from nnlab.cli import report as report_command
 from nnlab.cli import runs as runs_command
+from nnlab.cli import sweep as sweep_command
 from nnlab.cli import train as train_command
 
 app = typer.Typer(
@@ -39,11 +43,15 @@ def main(
 
 
 app.command("train", context_settings={"allow_interspersed_args": True})(train_command.train)
+app.command("sweep", context_settings={"allow_interspersed_args": True})(sweep_command.sweep)
 app.command("list")(list_command.list_components)
 app.command("runs")(runs_command.list_runs)
 app.command("report")(report_command.report)
 app.command("compare")(compare_command.compare)
 app.command("inspect")(inspect_command.inspect)
+app.command("evaluate", context_settings={"allow_interspersed_args": True})(evaluate_command.evaluate)
+app.command("predict", context_settings={"allow_interspersed_args": True})(predict_command.predict)
+app.command("export")(export_command.export)
 
 if __name__ == "__main__":
     app()

@@ -15,10 +15,13 @@ def report(
     html: bool = typer.Option(True, "--html/--no-html", help="Also write report.html into the run folder."),
     runs_dir: Optional[str] = typer.Option(
         None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
+    sweep: bool = typer.Option(False, "--sweep", help="RUN names a sweep (id, prefix, folder or latest)."),
 ) -> None:
     """Summarise a run: config, data, parameters, metrics per split, confusion matrix or examples.
 
     Plots are redrawn from the run's saved files, so a run folder copied from another machine works.
+
+    A sweep id (or `--sweep latest`) prints the sweep's per-point table and writes its report.html.
 
     \b
     Example:
@@ -30,6 +33,16 @@ def report(
     from nnlab.reports.summary import read_run
     from nnlab.reports.terminal import print_run
 
+    from nnlab.sweeps.report import find_sweep_ref
+
+    sweep_dir = find_sweep_ref(run, runs_dir or runs.default_runs_dir(), sweep)
+    if sweep_dir is not None:  # a sweep: its table, plots and a page linking every trial
+        from nnlab.sweeps.aggregate import read_sweep
+        from nnlab.sweeps.report import print_sweep, write_sweep_report
+
+        page = write_sweep_report(sweep_dir) if html else None
+        print_sweep(read_sweep(sweep_dir), Console(highlight=False, soft_wrap=True), report_path=page)
+        return
     run_dir = runs.find_run(run, runs_dir or runs.default_runs_dir())
     report_path = None
     if html:

@@ -37,7 +37,7 @@ def list_runs(
     runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
                                            help="Folder of runs (default: runs)."),
 ) -> None:
-    """Show each run's id, config name, status, epochs, main metric and duration, newest first.
+    """Show each run's id, config name, status, epochs, main metric and duration, newest first; then the sweeps.
 
     A run whose meta.json cannot be read is listed as `unreadable`, naming the file.
 
@@ -75,6 +75,21 @@ def list_runs(
         typer.echo(f"no runs in {folder}" + (" match" if wanted or name else ""))
     else:
         _table(rows)
+    if not (as_json or as_csv):
+        _list_sweeps(folder)
+
+
+def _list_sweeps(folder: Path) -> None:
+    """The sweeps under `folder/sweeps/`, after the runs (read from their tables; no Optuna import)."""
+    from nnlab.sweeps.aggregate import sweep_table_rows
+
+    rows = sweep_table_rows(folder)
+    if rows:
+        header = ("sweep id", "name", "method", "status", "trials", "best point")
+        widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+        typer.echo("")
+        for row in (header, *rows):
+            typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
 def _row(run_dir: Path) -> dict[str, Any]:

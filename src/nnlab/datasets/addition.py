@@ -41,11 +41,15 @@ def make_questions(digits: int, n: int, seed: int, reverse_question: bool) -> tu
     rng = np.random.default_rng(seed)
     pairs = rng.choice(top * top, size=n, replace=False)  # no question is asked twice
     a, b = np.divmod(pairs, top)
-    questions = [f"{x}+{y}".rjust(2 * digits + 1) for x, y in zip(a, b)]
+    questions = [format_question(f"{x}+{y}", digits, reverse_question) for x, y in zip(a, b)]
     answers = [str(s).ljust(digits + 1) for s in a + b]
-    if reverse_question:
-        questions = [q[::-1] for q in questions]
     return questions, answers
+
+
+def format_question(text: str, digits: int, reverse_question: bool) -> str:
+    """'12+345' as the model reads it: left-padded to 2*digits+1 characters, reversed if asked."""
+    question = text.rjust(2 * digits + 1)
+    return question[::-1] if reverse_question else question
 
 
 @DATASETS.register(AdditionParams)

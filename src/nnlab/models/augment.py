@@ -34,3 +34,23 @@ def with_augmentation(model, spec):
     for layer in extra:
         x = layer(x)
     return keras.Model(inputs, model(x), name=model.name)
+
+
+def without_augmentation(model):
+    """The model as used for inference: the same layers (and weights) minus the augmentation layers.
+
+    They are the identity outside training, but their random ops stay in a traced graph (which ONNX
+    converters lack). `with_augmentation` puts them in a straight chain after the input, so the chain
+    is rebuilt from the other layers; a model without them is returned as it is.
+    """
+    import keras
+
+    names = {layer.name for layer in augmentation_layers({"flip": "horizontal", "shift": 0.1, "rotate": 1.0})}
+    if not any(layer.name in names for layer in model.layers):
+        return model
+    inputs = keras.Input(tuple(model.inputs[0].shape[1:]))
+    x = inputs
+    for layer in model.layers:
+        if layer.name not in names and not isinstance(layer, keras.layers.InputLayer):
+            x = layer(x)
+    return keras.Model(inputs, x, name=model.name)

@@ -18,6 +18,8 @@ import numpy as np
 from nnlab import __version__, runs
 from nnlab.reports.compare import MISSING, Comparison
 from nnlab.reports.summary import (
+    Confusion,
+    EvaluationSummary,
     RunSummary,
     config_essentials,
     format_config_value,
@@ -182,7 +184,10 @@ def metrics_section(run: RunSummary) -> Section:
 
 
 def _plot(run: RunSummary, name: str) -> bytes | None:
-    path = run.run_dir / runs.PLOTS / name
+    return _png(run.run_dir / runs.PLOTS / name)
+
+
+def _png(path: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
@@ -195,9 +200,14 @@ def curves_section(run: RunSummary) -> Section | None:
 
 
 def confusion_section(run: RunSummary) -> Section | None:
-    confusion = run.confusion
-    if confusion is None:
+    if run.confusion is None:
         return None
+    body = _confusion_body(run.confusion, _plot(run, "confusion_matrix.png"),
+                           _plot(run, "confusion_matrix_normalized.png"))
+    return Section("confusion", "Confusion matrix (validation)", body)
+
+
+def _confusion_body(confusion: Confusion, counts_png: bytes | None, normalised_png: bytes | None) -> str:
     names = confusion.class_names
     head = "".join(f"<th>{esc(h)}</th>" for h in ["true \\ predicted", *names])
     body = "".join(
@@ -208,7 +218,6 @@ def confusion_section(run: RunSummary) -> Section | None:
         for i, name in enumerate(names)
     )
     counts = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    counts_png, normalised_png = _plot(run, "confusion_matrix.png"), _plot(run, "confusion_matrix_normalized.png")
     figures = '<div class="figures">'
     if counts_png is not None:
         figures += image(counts_png, "confusion matrix (counts)", "Counts.")
@@ -216,19 +225,22 @@ def confusion_section(run: RunSummary) -> Section | None:
         figures += image(normalised_png, "confusion matrix (normalised)",
                          "Each row (true class) normalised to 1: recall on the diagonal.")
     figures += "</div>"
-    return Section("confusion", "Confusion matrix (validation)", figures + counts)
+    return figures + counts
 
 
 def per_class_section(run: RunSummary) -> Section | None:
-    report = run.class_report
-    if not report:
+    if not run.class_report:
         return None
+    return Section("per-class", "Per-class scores (validation)", _per_class_table(run.class_report))
+
+
+def _per_class_table(report: dict[str, dict[str, float]]) -> str:
     rows = [[name, s.get("precision"), s.get("recall"), s.get("f1"), s.get("support")] for name, s in report.items()]
     if rows:
         mean = [float(np.mean([r[i] for r in rows])) for i in (1, 2, 3)]
         rows.append(["macro average", *mean, int(sum(r[4] or 0 for r in rows))])
     header = ["class", "precision", "recall", "f1", "support"]
-    return Section("per-class", "Per-class scores (validation)", table(header, rows))
+    return table(header, rows)
 
 
 _EXAMPLE = re.compile(r"^(ok|XX)\s+(.*) -> (.*)\s+\(true (.*)\)$")
@@ -237,7 +249,11 @@ _EXAMPLE = re.compile(r"^(ok|XX)\s+(.*) -> (.*)\s+\(true (.*)\)$")
 def examples_section(run: RunSummary) -> Section | None:
     if not run.examples:
         return None
-    parsed = [_EXAMPLE.match(line) for line in run.examples]
+    return Section("examples", "Decoded examples (validation)", _examples_body(run.examples))
+
+
+def _examples_body(examples: list[str]) -> str:
+    parsed = [_EXAMPLE.match(line) for line in examples]
     if all(parsed):
         rows = [["right" if m.group(1) == "ok" else "wrong", m.group(2), m.group(3).strip(), m.group(4)]
                 for m in parsed]
@@ -246,8 +262,8 @@ def examples_section(run: RunSummary) -> Section | None:
                 + table(["", "input", "predicted", "true"], rows, numeric_from=99,
                         row_classes=["ok" if m.group(1) == "ok" else "wrong" for m in parsed]))
     else:
-        body = f"<pre>{esc(chr(10).join(run.examples))}</pre>"
-    return Section("examples", "Decoded examples (validation)", body)
+        body = f"<pre>{esc(chr(10).join(examples))}</pre>"
+    return body
 
 
 def predictions_section(run: RunSummary) -> Section | None:
@@ -259,6 +275,32 @@ def predictions_section(run: RunSummary) -> Section | None:
     if not figures:
         return None
     return Section("predictions", "Predictions", '<div class="figures">' + "".join(figures) + "</div>")
+
+
+def evaluation_section(evaluation: EvaluationSummary) -> Section:
+    """One `nnlab evaluate` result: what was scored, the metrics, and the task's extras and plots."""
+    data = evaluation.data
+    sizes = " / ".join(f"{k} {v:,}" for k, v in (data.get("sizes") or {}).items())
+    facts = [("split", evaluation.split), ("data", f"{data.get('name', '?')}, {data.get('source', '?')} data: {sizes}"),
+             ("overrides", " ".join(evaluation.overrides) or "none"), ("model", evaluation.model),
+             ("created", evaluation.created or "-")]
+    if data.get("path"):
+        facts.insert(2, ("data path", data["path"]))
+    body = (f"<p><b>{esc(evaluation.note)}</b></p>" if evaluation.note else "") + definition_table(facts)
+    rows = [[name, value] for name, value in evaluation.metrics.items()]
+    body += table(["metric", evaluation.split], rows)
+    plots = evaluation.folder / runs.PLOTS
+    if evaluation.confusion is not None:
+        body += "<h3>Confusion matrix</h3>" + _confusion_body(evaluation.confusion, _png(plots / "confusion_matrix.png"),
+                                                              _png(plots / "confusion_matrix_normalized.png"))
+    if evaluation.class_report:
+        body += "<h3>Per-class scores</h3>" + _per_class_table(evaluation.class_report)
+    if evaluation.examples:
+        body += "<h3>Decoded examples</h3>" + _examples_body(evaluation.examples)
+    png = _png(plots / f"predictions_{evaluation.split}.png")
+    if png is not None:
+        body += image(png, f"predictions ({evaluation.split})", f"Drawn from predictions.npz ({evaluation.split}).")
+    return Section(f"evaluation-{evaluation.id}", f"Evaluation {evaluation.id}", body)
 
 
 def inspection_section(run: RunSummary) -> Section | None:
@@ -290,6 +332,7 @@ def run_sections(run: RunSummary) -> list[Section]:
         per_class_section(run),
         examples_section(run),
         predictions_section(run),
+        *(evaluation_section(e) for e in run.evaluations),
         inspection_section(run),
         model_section(run),
         config_section(run),

@@ -194,11 +194,16 @@ def save_figure(fig: plt.Figure, path: str | Path, *, dpi: int = 100) -> Path:
     return Path(path)
 
 
-def write_run_plots(run_dir: str | Path, *, title: str = "", only: list[str] | None = None) -> list[Path]:
-    """Draw the run's standard plots into `run_dir/plots/` from its files (those named in `only`, else all)."""
+def write_run_plots(run_dir: str | Path, *, title: str = "", only: list[str] | None = None,
+                    task: str | None = None) -> list[Path]:
+    """Draw the run's standard plots into `run_dir/plots/` from its files (those named in `only`, else all).
+
+    `task` defaults to meta.json's; an evaluation folder (which has none) passes it.
+    """
     run_dir = Path(run_dir)
     folder = run_dir / runs.PLOTS
-    task = read_meta(run_dir).get("task") if (run_dir / runs.META).is_file() else None
+    if task is None and (run_dir / runs.META).is_file():
+        task = read_meta(run_dir).get("task")
     wanted = standard_plots(run_dir, task)
     names = [n for n in wanted if only is None or n in only]
     written = []
@@ -214,7 +219,7 @@ def write_run_plots(run_dir: str | Path, *, title: str = "", only: list[str] | N
         predictions = read_predictions(run_dir)
         for name in prediction_plots:
             split = name.removeprefix("predictions_").removesuffix(".png")
-            label = {"val": "validation"}.get(split, split)
+            label = {"val": "validation", "train": "training"}.get(split, split)
             names = read_confusion(run_dir).class_names if task == "binary" and (run_dir / runs.CONFUSION).is_file() \
                 else None
             fig = plot_predictions(predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"], task,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def standard_plots(run_dir: str | Path, task: str | None = None) -> dict[str, st
         task = read_meta(run_dir).get("task")
     if task in PREDICTION_PLOT_TASKS and (run_dir / runs.PREDICTIONS).is_file():
         with np.load(run_dir / runs.PREDICTIONS, allow_pickle=False) as data:
-            for split in ("val", "test"):
+            for split in ("train", "val", "test"):  # a run keeps val and test; an evaluation any one split
                 if f"{split}_y_true" in data.files and f"{split}_y_pred" in data.files:
                     out[f"predictions_{split}.png"] = runs.PREDICTIONS
     return out
@@ -126,6 +126,7 @@ class RunSummary:
     layers: LayerTable | None
     versions: dict[str, str]
     device: dict[str, Any]
+    evaluations: list[EvaluationSummary] = field(default_factory=list)  # `nnlab evaluate` results, oldest first
 
     @property
     def data_source(self) -> str:
@@ -193,7 +194,53 @@ def read_run(run_dir: str | Path) -> RunSummary:
         layers=parse_layer_table(model_summary),
         versions=dict(meta.get("versions") or {}),
         device=dict(meta.get("device") or {}),
+        evaluations=read_evaluations(run_dir),
     )
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """One `nnlab evaluate` folder: what was evaluated (split, data, overrides, model file) and its scores."""
+
+    id: str
+    folder: Path
+    split: str
+    overrides: list[str]
+    model: str
+    note: str | None
+    created: str | None
+    data: dict[str, Any]  # the loader's meta: source, name, sizes, path...
+    metrics: dict[str, float]
+    confusion: Confusion | None
+    class_report: dict[str, dict[str, float]] | None
+    examples: list[str]
+
+
+def read_evaluations(run_dir: str | Path) -> list[EvaluationSummary]:
+    """Every finished evaluation under the run's evaluations/ folder, oldest first."""
+    parent = Path(run_dir) / runs.EVALUATIONS
+    if not parent.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in parent.iterdir() if not p.name.startswith(".") and (p / runs.EVALUATION).is_file()):
+        record = runs.read_json(folder / runs.EVALUATION)
+        split = record.get("split", "val")
+        metrics_path, report_path, examples_path = (folder / n for n in (runs.METRICS, runs.CLASS_REPORT, runs.EXAMPLES))
+        found.append(EvaluationSummary(
+            id=folder.name,
+            folder=folder,
+            split=split,
+            overrides=list(record.get("overrides") or []),
+            model=record.get("model", runs.MODEL),
+            note=record.get("note"),
+            created=record.get("created"),
+            data=dict(record.get("data") or {}),
+            metrics=dict((runs.read_json(metrics_path) if metrics_path.is_file() else {}).get(split) or {}),
+            confusion=read_confusion(folder),
+            class_report=runs.read_json(report_path) if report_path.is_file() else None,
+            examples=examples_path.read_text().splitlines() if examples_path.is_file() else [],
+        ))
+    return found
 
 
 def read_predictions(run_dir: str | Path) -> dict[str, np.ndarray]:

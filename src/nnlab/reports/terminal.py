@@ -11,7 +11,13 @@ from rich.text import Text
 
 from nnlab import runs
 from nnlab.reports.compare import MISSING, Comparison
-from nnlab.reports.summary import RunSummary, config_essentials, format_config_value, format_value
+from nnlab.reports.summary import (
+    EvaluationSummary,
+    RunSummary,
+    config_essentials,
+    format_config_value,
+    format_value,
+)
 
 STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}
 
@@ -102,11 +108,39 @@ def print_run(run: RunSummary, console: Console, *, report_path: Path | None = N
                            style="bold"))
         for line in run.examples[:max_examples]:
             console.print(Text("  " + line, style="green" if line.startswith("ok") else "red"))
+    for evaluation in run.evaluations:
+        console.print()
+        print_evaluation(evaluation, console)
     console.print()
     if (run.run_dir / runs.TENSORBOARD).is_dir():
         console.print(f"tensorboard logs: tensorboard --logdir {run.run_dir / runs.TENSORBOARD}", soft_wrap=True)
     if report_path is not None:
         console.print(f"report: {report_path}", soft_wrap=True)
+
+
+def print_evaluation(evaluation: EvaluationSummary, console: Console) -> None:
+    """One `nnlab evaluate` result: what was scored and its metrics."""
+    console.print(Text.assemble(("evaluation ", "bold"), (evaluation.id, "bold")), soft_wrap=True)
+    if evaluation.note:
+        console.print(Text(evaluation.note, style="yellow"), soft_wrap=True)
+    data = evaluation.data
+    sizes = " / ".join(f"{k} {v:,}" for k, v in (data.get("sizes") or {}).items())
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="dim")
+    facts.add_column()
+    facts.add_row("split", evaluation.split)
+    facts.add_row("data", f"{data.get('name', '?')}, {data.get('source', '?')} data: {sizes}")
+    if data.get("path"):
+        facts.add_row("data path", str(data["path"]))
+    facts.add_row("overrides", " ".join(evaluation.overrides) or "none")
+    facts.add_row("model", evaluation.model)
+    console.print(facts)
+    table = _table()
+    table.add_column("metric")
+    table.add_column(evaluation.split, justify="right")
+    for name, value in evaluation.metrics.items():
+        table.add_row(name, format_value(value))
+    console.print(table)
 
 
 def metrics_table(run: RunSummary) -> Table:
@@ -184,4 +218,4 @@ def _show(value) -> str:
     return "(absent)" if value is MISSING else format_config_value(value)
 
 
-__all__ = ["format_duration", "print_comparison", "print_run", "status_line"]
+__all__ = ["format_duration", "print_comparison", "print_evaluation", "print_run", "status_line"]

@@ -78,10 +78,10 @@ def configure_for_run(run_dir: str | Path, backend: str | None = None, device: s
                       seed: int = 0) -> dict[str, Any]:
     """`configure` for a command that loads a saved run (inspect, evaluate, predict, export): the run's own
     backend unless `backend` (a --backend option) says otherwise; $KERAS_BACKEND/tensorflow for old runs."""
-    return configure(backend or run_backend(run_dir), device, seed=seed)
+    return configure(device, backend=backend or run_backend(run_dir), seed=seed)
 
 
-def configure(backend: str | None = None, device: str = "auto", *, seed: int = 0, deterministic: bool = False,
+def configure(device: str = "auto", *, backend: str | None = None, seed: int = 0, deterministic: bool = False,
               num_threads: int | None = None) -> dict[str, Any]:
     """Select the backend, device and thread pools, seed everything, make ops deterministic if asked.
 

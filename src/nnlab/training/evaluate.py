@@ -24,25 +24,36 @@ def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run
     The validation loss and metrics of the last epoch in `history` are reused when the model still
     has that epoch's weights: fit computed exactly these numbers already.
     """
-    loss = loss_name(config.train, dataset.task)
-    batch_size = max(config.train.batch_size, 256)
     scores: dict[str, dict[str, Any]] = {}
     predictions: dict[str, np.ndarray] = {}
-    for split, (x, y) in dataset.splits().items():
-        y_fit = split_targets(model, dataset, split, y, loss)
-        outputs = predict(model, x, batch_size)
-        keras_scores = _last_validation(config, history) if split == "val" else None
-        if keras_scores is None:
-            keras_scores = model.evaluate(x, y_fit, batch_size=batch_size, verbose=0, return_dict=True)
-        y_pred = outputs["output"] if isinstance(outputs, dict) else outputs  # a per-frame head: scores on the main output
-        scores[split] = {**{k: float(v) for k, v in keras_scores.items()}, **metrics.task_scores(dataset.task, y, y_pred)}
+    for split in dataset.splits():
+        known = _last_validation(config, history) if split == "val" else None
+        scores[split], y, y_pred = score_split(model, config, dataset, split, known)
         if split != "train":
             predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"] = y, y_pred
     runs.write_json(run_dir / runs.METRICS, scores)
     with runs.atomic_path(run_dir / runs.PREDICTIONS) as tmp:
         np.savez_compressed(tmp, **predictions)
-    _write_extras(config, dataset, run_dir, predictions)
+    write_extras(config, dataset, run_dir, "val", predictions["val_y_true"], predictions["val_y_pred"])
     return scores
+
+
+def score_split(model: keras.Model, config: ExperimentConfig, dataset: Dataset, split: str,
+                keras_scores: dict[str, float] | None = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """One split's scores (Keras loss and metrics, then the task's), its targets and the model's predictions.
+
+    `keras_scores` already known (fit's last validation) are used instead of another model.evaluate pass.
+    """
+    x, y = dataset.splits()[split]
+    batch_size = max(config.train.batch_size, 256)
+    if keras_scores is None:
+        y_fit = split_targets(model, dataset, split, y, loss_name(config.train, dataset.task))
+        keras_scores = model.evaluate(x, y_fit, batch_size=batch_size, verbose=0, return_dict=True)
+    y_pred = predict(model, x, batch_size)
+    if isinstance(y_pred, dict):  # an auxiliary per-frame head: the task's scores are on the main output
+        y_pred = y_pred["output"]
+    scores = {**{k: float(v) for k, v in keras_scores.items()}, **metrics.task_scores(dataset.task, y, y_pred)}
+    return scores, y, y_pred
 
 
 def _last_validation(config: ExperimentConfig, history: list[dict[str, Any]] | None) -> dict[str, float] | None:
@@ -68,9 +79,9 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int):
     return keras.tree.map_structure(lambda *a: np.concatenate(a), *parts) if len(parts) > 1 else parts[0]
 
 
-def _write_extras(config: ExperimentConfig, dataset: Dataset, run_dir: Path, predictions: dict[str, np.ndarray]) -> None:
-    """Confusion matrix and per-class scores (classification) or decoded examples (seq2seq), on validation."""
-    y_true, y_pred = predictions["val_y_true"], predictions["val_y_pred"]
+def write_extras(config: ExperimentConfig, dataset: Dataset, folder: Path, split: str, y_true: np.ndarray,
+                 y_pred: np.ndarray) -> None:
+    """Confusion matrix and per-class scores (classification) or decoded examples (seq2seq) of one split."""
     if dataset.task in ("multiclass", "binary"):
         names = list(dataset.class_names or [str(i) for i in range(max(dataset.spec.output_dim, 2))])
         predicted = (y_pred.ravel() > 0.5).astype(int) if dataset.task == "binary" else y_pred.argmax(axis=-1)
@@ -79,11 +90,11 @@ def _write_extras(config: ExperimentConfig, dataset: Dataset, run_dir: Path, pre
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(["true \\ predicted", *names])
         writer.writerows([name, *row] for name, row in zip(names, matrix.tolist()))
-        runs.write_text(run_dir / runs.CONFUSION, text.getvalue())
-        runs.write_json(run_dir / runs.CLASS_REPORT, metrics.per_class_scores(matrix, names))
+        runs.write_text(folder / runs.CONFUSION, text.getvalue())
+        runs.write_json(folder / runs.CLASS_REPORT, metrics.per_class_scores(matrix, names))
     elif dataset.task == "seq2seq" and dataset.decode is not None and config.output.examples:
         n = min(config.output.examples, len(y_true))
-        questions = dataset.decode(dataset.x_val[:n])
+        questions = dataset.decode(dataset.splits()[split][0][:n])
         answers, guesses = dataset.decode(y_true[:n]), dataset.decode(y_pred[:n])
         lines = [f"{'ok' if g == a else 'XX'}  {q!r} -> {g!r}  (true {a!r})" for q, a, g in zip(questions, answers, guesses)]
-        runs.write_text(run_dir / runs.EXAMPLES, "\n".join(lines) + "\n")
+        runs.write_text(folder / runs.EXAMPLES, "\n".join(lines) + "\n")

@@ -1,0 +1,177 @@
+"""`nnlab sweep`: grid, random and Bayesian searches over an experiment file, in parallel and resumable."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from nnlab.cli._common import handle_errors
+from nnlab.errors import ConfigError
+
+
+@handle_errors
+def sweep(
+    source: Optional[str] = typer.Argument(None, metavar="FILE", help="Sweep file (configs/sweeps/*.yaml), or an "
+                                           "experiment file with comma-list words."),
+    words: Optional[list[str]] = typer.Argument(None, metavar="KEY=VALUE", help="Overrides of the base config; "
+                                                "a comma list (a=1,2 or model.hidden=[8],[32]) is swept."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List every trial (parameters, seed, parameter count); "
+                                 "train nothing."),
+    params_only: bool = typer.Option(False, "--params-only", help="Build each point's model and record its "
+                                     "parameter count; no training."),
+    workers: int = typer.Option(1, "--workers", min=0, max=256, help="Worker processes on this machine (0: only "
+                                "create the study, for workers that --join it)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads per trial (NNLAB_THREADS; "
+                                          "default: cores // workers)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Study storage: journal (a file in the sweep "
+                                          "folder, the default) or postgresql://user:password@host/db."),
+    join: Optional[str] = typer.Option(None, "--join", help="Add workers to a sweep whose study is in --storage."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Finish a stopped sweep (id, prefix, path or latest)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: run failed trials again."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", min=1, help="Seeds per point (overrides the file)."),
+    method: Optional[str] = typer.Option(None, "--method", help="grid, random or bayes (overrides the file)."),
+    run_cap: Optional[int] = typer.Option(None, "--run-cap", min=1, help="random/bayes: how many points."),
+    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto, for every trial."),
+    runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
+                                           help="Where run folders go; sweeps go to its sweeps/ (default: runs)."),
+) -> None:
+    """Run a sweep: every trial an ordinary run, the sweep a folder with trials.csv, summary.csv, best.yaml, plots.
+
+    \b
+    Examples:
+      nnlab sweep configs/sweeps/mnist_hidden.yaml train.epochs=3 --workers 2
+      nnlab sweep configs/digits_mlp.yaml model.hidden=[8],[32] train.optimizer.learning_rate=0.1,0.01 --repeats 3
+      nnlab sweep configs/sweeps/cifar10_filters.yaml --params-only
+      nnlab sweep --resume latest
+    """
+    from rich.console import Console
+
+    from nnlab import runs
+    from nnlab.sweeps import aggregate
+
+    console = Console(highlight=False, soft_wrap=True)
+    command = ["nnlab", *sys.argv[1:]]
+    runs_dir_path = Path(runs_dir or runs.default_runs_dir())
+    if storage is not None and storage != "journal" and "://" not in storage:
+        raise ConfigError(f"--storage {storage!r}: expected journal or a URL such as postgresql://user@host/db")
+    if join or resume:
+        if source or words or dry_run or params_only:
+            raise ConfigError(f"{'--join' if join else '--resume'} takes no sweep file, overrides, --dry-run or "
+                              "--params-only: the sweep's own settings are used")
+        if join and resume:
+            raise ConfigError("--join and --resume: give one")
+        if workers == 0:
+            raise ConfigError("--workers 0 only creates a sweep; --join and --resume need at least one worker")
+    if retry_failed and not resume:
+        raise ConfigError("--retry-failed goes with --resume SWEEP")
+    threads = threads or aggregate.default_threads(workers)
+    if join:
+        if not storage or storage == "journal":
+            raise ConfigError("--join needs --storage postgresql://... (the shared study)")
+        from nnlab.sweeps import engine
+
+        sweep_dir = engine.attach(join, runs_dir_path, storage)
+        _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)")
+        code = engine.drive(sweep_dir, storage, workers=workers, threads=threads, device=device, console=console,
+                            command=command)
+        _finish(console, sweep_dir, code)
+        return
+    if resume:
+        from nnlab.sweeps import engine
+
+        sweep_dir = aggregate.find_sweep(resume, runs_dir_path)
+        url = storage or str(engine.read_sweep_file(sweep_dir).get("storage", "journal"))
+        if retry_failed:
+            study = engine._load_study(engine.open_storage(url, sweep_dir), sweep_dir.name)
+            engine.requeue_failed(study)
+        _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)")
+        code = engine.drive(sweep_dir, url, workers=workers, threads=threads, device=device, console=console,
+                            command=command)
+        _finish(console, sweep_dir, code)
+        return
+    if not source:
+        raise ConfigError("nnlab sweep: give a sweep file (e.g. configs/sweeps/mnist_hidden.yaml), --resume or --join")
+    from nnlab.sweeps.spec import load_sweep
+
+    plan = load_sweep(source, words or [], repeats=repeats, method=method, run_cap=run_cap)
+    if dry_run:
+        _dry_run(console, plan, device)
+        return
+    if params_only:
+        _params_only(console, plan, runs_dir_path, device, command)
+        return
+    from nnlab.sweeps import engine
+
+    sweep_dir = engine.create(plan, runs_dir_path, storage or "journal", command)
+    count = len(plan.trials()) if plan.spec.method != "bayes" else plan.spec.run_cap * plan.spec.repeats
+    _announce(console, sweep_dir, f"{plan.spec.method}, {count} trials, {workers} worker(s) x {threads} thread(s)")
+    if workers == 0:
+        console.print(f"sweep id: {sweep_dir.name}")
+        console.print(f"sweep folder: {sweep_dir}")
+        console.print(f"no workers started: add them with nnlab sweep --join {sweep_dir.name} --storage ...")
+        return
+    code = engine.drive(sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
+                        console=console, command=command)
+    _finish(console, sweep_dir, code)
+
+
+def _announce(console, sweep_dir: Path, what: str) -> None:
+    console.print(f"sweep {sweep_dir.name}: {what}")
+    console.print(f"trial logs: {sweep_dir / 'logs'}")
+
+
+def _finish(console, sweep_dir: Path, code: int) -> None:
+    from nnlab.sweeps.report import print_sweep, write_sweep_plots
+    from nnlab.sweeps.aggregate import read_sweep
+
+    write_sweep_plots(sweep_dir)
+    summary = read_sweep(sweep_dir)
+    print_sweep(summary, console)
+    if code:
+        raise typer.Exit(code)
+
+
+def _dry_run(console, plan, device: str) -> None:
+    from nnlab.sweeps.counts import parameter_counts
+
+    console.print(f"sweep {plan.name}: {plan.spec.method}, metric {plan.spec.metric.name} ({plan.spec.metric.goal}), "
+                  f"{plan.spec.repeats} seed(s) per point")
+    if plan.spec.method == "bayes":
+        console.print(f"{plan.spec.run_cap} points sampled by TPE from:")
+        for path, p in plan.spec.parameters.items():
+            console.print(f"  {path}: {p.kind} {json.dumps(p.corners())}")
+        return
+    counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device)
+    for trial in plan.trials():
+        shown = " ".join(f"{k}={json.dumps(v)}" for k, v in trial.params.items())
+        console.print(f"trial {trial.index:>4}  point {trial.point:>3}  seed {trial.seed:>3}  "
+                      f"parameters {counts[trial.point]:>12,}  {shown}")
+    console.print(f"{len(plan.trials())} trials ({len(plan.points)} points x {plan.spec.repeats} seeds); "
+                  "nothing trained (--dry-run)")
+
+
+def _params_only(console, plan, runs_dir: Path, device: str, command: list[str]) -> None:
+    from nnlab import runs
+    from nnlab.config import dump_yaml
+    from nnlab.sweeps import aggregate
+    from nnlab.sweeps.counts import parameter_counts
+
+    if plan.spec.method == "bayes":
+        raise ConfigError(f"{plan.source}: --params-only needs a grid or random sweep (bayes picks points as it trains)")
+    counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device)
+    sweep_dir = runs.create_run_dir(aggregate.sweeps_dir(runs_dir), plan.name)
+    runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**plan.to_dict(), "source": plan.source,
+                                                            "params_only": True, "command": command}))
+    runs.write_text(sweep_dir / aggregate.BASE, dump_yaml(plan.base))
+    seed = plan.base.get("seed", 0)
+    rows = [{"trial": i, "status": "completed", "seed": seed, **params, "parameters": n, "point": i, "attempt": 1}
+            for i, (params, n) in enumerate(zip(plan.points, counts))]
+    aggregate.write_trials(sweep_dir, rows, plan.swept, plan.spec.metric.name)
+    aggregate.write_summary(sweep_dir, aggregate.summarize(rows, plan.swept, plan.spec.metric.name), plan.swept,
+                            plan.spec.metric.name)
+    aggregate.write_state(sweep_dir, "completed", params_only=True)
+    _finish(console, sweep_dir, 0)

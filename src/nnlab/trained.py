@@ -1,0 +1,83 @@
+"""A trained run opened for use by evaluate, predict and export: status check, config, and its model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnlab import runs
+from nnlab.config import ExperimentConfig, load_config
+from nnlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run folder whose model can be used: `model_path` is model.keras or the last checkpoint's model."""
+
+    run_dir: Path
+    config: ExperimentConfig
+    meta: dict[str, Any]
+    status: str
+    model_path: Path
+    note: str | None  # set when the model is not the finished one (an incomplete run's checkpoint)
+
+    @property
+    def task(self) -> str | None:
+        return self.meta.get("task")
+
+
+def open_run(ref: str, runs_dir: str | Path | None = None, *, allow_incomplete: bool = False,
+             overrides: list[str] | tuple[str, ...] = ()) -> TrainedRun:
+    """Find a run (id, prefix, path or latest), refuse it unless completed (or allowed), read its config.
+
+    `overrides` are applied to the run's config.yaml the way `nnlab train` applies them. Nothing is imported
+    from Keras here, so every bad-input error comes before the slow start.
+    """
+    run_dir = runs.find_run(ref, runs_dir or runs.default_runs_dir())
+    meta = runs.read_json(run_dir / runs.META)
+    status = runs.effective_status(meta, run_dir)
+    model_path, note = run_dir / runs.MODEL, None
+    if status != "completed":
+        if not allow_incomplete:
+            raise ConfigError(f"run {run_dir.name} is {status}, not completed "
+                              "(--allow-incomplete uses its last checkpoint)")
+        model_path, note = _checkpoint_model(run_dir, status, meta)
+    elif not model_path.is_file():
+        raise ConfigError(f"run {run_dir.name}: no {runs.MODEL} (trained with output.save_model: false)")
+    config = load_config(run_dir / runs.CONFIG, overrides)
+    return TrainedRun(run_dir, config, meta, status, model_path, note)
+
+
+def _checkpoint_model(run_dir: Path, status: str, meta: dict[str, Any]) -> tuple[Path, str]:
+    state_path = run_dir / runs.CHECKPOINT / "state.json"
+    try:
+        state = json.loads(state_path.read_text())
+        model_path = run_dir / runs.CHECKPOINT / state["model"]
+        epoch = int(state["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"run {run_dir.name} is {status} and has no readable checkpoint ({state_path})") from None
+    if not model_path.is_file():
+        raise ConfigError(f"run {run_dir.name} is {status}: its checkpoint names {model_path.name}, which is missing")
+    planned = meta.get("epochs_planned", "?")
+    return model_path, f"run {run_dir.name} is {status}: using its last checkpoint (epoch {epoch} of {planned})"
+
+
+def load_model(run: TrainedRun, device: str = "auto"):
+    """The run's Keras model, uncompiled, with the backend set up as for training (imports Keras)."""
+    from nnlab.training import backend
+
+    backend.configure_for_run(run.run_dir, device=device, seed=run.config.seed)  # on the backend it was trained on
+    import keras
+
+    from nnlab.models import layers  # noqa: F401  (registers the custom layers saved models refer to)
+
+    try:
+        return keras.models.load_model(run.model_path, compile=False)
+    except (OSError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{run.model_path}: cannot load the model: {first}") from None
+
+
+__all__ = ["TrainedRun", "load_model", "open_run"]

@@ -1,0 +1,194 @@
+"""`nnlab predict`: images, .npy, CSV and question strings in; one row per example out, checked exactly."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from typer.testing import CliRunner
+
+from nnlab import datasets, runs
+from nnlab.cli.main import app
+from nnlab.config import ComponentConfig, load_config
+from nnlab.datasets.addition import decode
+from nnlab.predict import read_image
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def val_predictions(run_dir):
+    with np.load(run_dir / runs.PREDICTIONS) as data:
+        return data["val_y_pred"]
+
+
+def run_dataset(run_dir):
+    return datasets.load(load_config(run_dir / runs.CONFIG).data)
+
+
+def assert_rows(stdout: str, names: list[str], probabilities: np.ndarray, top: int) -> None:
+    """Each line: the input name padded, then the top classes with 4-decimal probabilities (within 1e-4 of
+    the training run's own predictions: batch sizes may move the last float bits)."""
+    width = max(map(len, names))
+    lines = stdout.splitlines()
+    assert len(lines) == len(names)
+    for line, name, p in zip(lines, names, probabilities):
+        order = np.argsort(-p, kind="stable")[:top]
+        pattern = re.escape(f"{name:<{width}}") + "  " + "  ".join(
+            rf"{k} (\d\.\d{{4}})" for k in order)
+        match = re.fullmatch(pattern, line)
+        assert match, (line, pattern)
+        assert [float(v) for v in match.groups()] == pytest.approx(p[order].tolist(), abs=1e-4)
+
+
+def test_npy_batch_and_csv_rows_give_the_training_run_s_predictions(trained_run, tmp_path):
+    run_dir = trained_run("mlp")
+    x_val, expected = run_dataset(run_dir).x_val, val_predictions(run_dir)
+    np.save(tmp_path / "batch.npy", x_val[:3])
+    np.save(tmp_path / "one.npy", x_val[3])
+    with open(tmp_path / "rows.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([f"pixel_{i}" for i in range(64)])
+        writer.writerows(x.reshape(-1).tolist() for x in x_val[4:6])
+    batch, one, rows = (str(tmp_path / n) for n in ("batch.npy", "one.npy", "rows.csv"))
+
+    result = invoke("predict", str(run_dir), batch, one, rows, "--top", "2", "--out", str(tmp_path / "out.csv"))
+
+    assert result.exit_code == 0, result.output
+    names = [f"{batch}[0]", f"{batch}[1]", f"{batch}[2]", one, f"{rows}:2", f"{rows}:3"]
+    *table, wrote = result.stdout.splitlines()
+    assert wrote == f"wrote {tmp_path / 'out.csv'}"
+    assert_rows("\n".join(table), names, expected[:6], top=2)
+    with open(tmp_path / "out.csv", newline="") as f:
+        written = list(csv.reader(f))
+    assert written[0] == ["input", "class_1", "probability_1", "class_2", "probability_2"]
+    assert [r[0] for r in written[1:]] == names
+    assert [int(r[1]) for r in written[1:]] == expected[:6].argmax(axis=1).tolist()
+    assert [float(r[2]) for r in written[1:]] == pytest.approx(expected[:6].max(axis=1), abs=1e-6)
+
+
+def test_a_png_drawn_at_another_size_is_converted_like_the_loader_s_images(trained_run, tmp_path):
+    run_dir = trained_run("mlp")
+    picture = Image.new("RGB", (40, 40), "black")  # digits are light on dark, like the training images
+    ImageDraw.Draw(picture).line([(12, 6), (28, 6), (18, 34)], fill="white", width=5)  # a 7
+    picture.save(tmp_path / "seven.png")
+    # The same conversion done here by hand: grayscale, 8x8 (the digits size), /255 as the loader scales.
+    by_hand = np.asarray(picture.convert("L").resize((8, 8), Image.Resampling.LANCZOS), dtype="float32")[..., None] / 255.0
+    np.save(tmp_path / "by_hand.npy", by_hand)
+    png, npy = str(tmp_path / "seven.png"), str(tmp_path / "by_hand.npy")
+
+    result = invoke("predict", str(run_dir), png, npy, "--show", "--top", "3")
+
+    assert result.exit_code == 0, result.output
+    shown, _, png_row, npy_row = result.stdout.splitlines()
+    assert shown == (f"{png}: 40x40 RGB -> L -> resized to 8x8 (Lanczos) -> pixels /255 -> shape (8, 8, 1) -> "
+                     f"values {by_hand.min():.3f}..{by_hand.max():.3f} (mean {by_hand.mean():.3f})")
+    width = max(len(png), len(npy))
+    assert png_row[width:] == npy_row[width:]  # the same classes and probabilities by both routes
+    assert re.fullmatch(r" {2}\d \d\.\d{4} {2}\d \d\.\d{4} {2}\d \d\.\d{4}", png_row[width:])
+
+
+@pytest.mark.parametrize("dataset", ["crt", "cifar10", "mnist"])
+def test_image_files_become_exactly_the_loader_s_arrays(tmp_path, dataset, request):
+    """A validation image saved as PNG and read back through predict's route equals the loader's array."""
+    if dataset == "crt":
+        data = ComponentConfig(name="crt", source="generate", n_train=4, n_val=4)
+        x_val = datasets.load(data).x_val
+    elif dataset == "cifar10":
+        from vision_data import write_cifar_batches
+
+        write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=2, test=4)
+        data = ComponentConfig(name="cifar10", download=False, allow_pickle=True)  # the test wrote these batches
+        x_val = datasets.load(data).x_val
+    else:
+        request.getfixturevalue("mnist_idx")
+        data = ComponentConfig(name="mnist", download=False)
+        x_val = datasets.load(data).x_val[:4]
+    for i, x in enumerate(x_val):
+        pixels = (x * 255).round().astype(np.uint8)
+        mode = "RGB" if pixels.shape[-1] == 3 else "L"
+        Image.fromarray(pixels if mode == "RGB" else pixels[..., 0], mode=mode).save(tmp_path / f"{i}.png")
+        np.testing.assert_array_equal(read_image(tmp_path / f"{i}.png", data).x, x)
+
+
+def test_an_addition_string_gives_the_decoded_answer(trained_run):
+    run_dir = trained_run("addition")
+    dataset = run_dataset(run_dir)
+    questions = [q.strip() for q in decode(dataset.x_val[:3])]
+    answers = [a.strip() or "(blank)" for a in decode(val_predictions(run_dir)[:3])]
+
+    result = invoke("predict", str(run_dir), *questions, "12+34")
+
+    assert result.exit_code == 0, result.output
+    width = max(len(q) for q in [*questions, "12+34"])
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [f"{q:<{width}}  {a}" for q, a in zip(questions, answers)]
+    assert re.fullmatch(r"12\+34 {2}([0-9+]([0-9+ ]{0,2}[0-9+])?|\(blank\))", lines[3])  # a barely trained model's answer
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: np.save(p / "wrong.npy", np.zeros((3, 7))),
+     "error: {p}/wrong.npy: shaped (3, 7), the model takes (8, 8, 1) (one example) or (N, 8, 8, 1) (a batch)"),
+    (lambda p: (p / "text.csv").write_text("a,b\n1,x\n"), "error: {p}/text.csv:2: 'x' is not a number"),
+    (lambda p: (p / "notes.txt").write_text("hi"),
+     "error: {p}/notes.txt: unsupported input (give .png, .jpg, .npy or .csv files)"),
+    (lambda p: (p / "broken.png").write_bytes(b"not a png"), "error: {p}/broken.png: cannot read as an image "
+                                                             "(UnidentifiedImageError)"),
+], ids=["npy shape", "csv text", "suffix", "broken png"])
+def test_inputs_that_do_not_fit_are_one_line_naming_the_input(trained_run, tmp_path, make, message):
+    make(tmp_path)
+    name = next(p for p in tmp_path.iterdir() if p.is_file())
+    result = invoke("predict", str(trained_run("mlp")), str(name))
+    assert result.exit_code == 2
+    assert result.stderr == message.format(p=tmp_path) + "\n"
+
+
+def test_a_character_outside_the_vocabulary_is_refused(trained_run):
+    result = invoke("predict", str(trained_run("addition")), "12*3")
+    assert result.exit_code == 2
+    assert result.stderr == "error: '12*3': the vocabulary '0123456789+ ' has no '*'\n"
+
+
+PROBE = """
+import sys
+from nnlab.cli.main import app
+sys.argv = ["nnlab", "predict", {run!r}, {npy!r}]
+try:
+    app()
+except SystemExit as exc:
+    print("EXIT", exc.code)
+print("LOADED:" + ",".join(sorted(m for m in ("tensorflow", "keras") if m in sys.modules)))
+"""
+
+
+def test_a_pickled_npy_is_refused_without_running_anything(trained_run, tmp_path):
+    """An object array (a pickle inside .npy) stops before TensorFlow or Keras is even imported."""
+    marker = tmp_path / "ran"
+    np.save(tmp_path / "evil.npy", np.array([marker, 1], dtype=object), allow_pickle=True)
+    script = PROBE.format(run=str(trained_run("mlp")), npy=str(tmp_path / "evil.npy"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines()[-2:] == ["EXIT 2", "LOADED:"]
+    assert result.stderr == (f"error: {tmp_path}/evil.npy: holds a pickled (object) array; nnlab never unpickles "
+                             "inputs (save a numeric array with np.save)\n")
+
+
+def test_a_sequence_regression_gives_values_per_step_and_npy_out(trained_run, tmp_path):
+    run_dir = trained_run("pulse")
+    x_val, expected = run_dataset(run_dir).x_val, val_predictions(run_dir)
+    np.save(tmp_path / "two.npy", x_val[:2])
+
+    result = invoke("predict", str(run_dir), str(tmp_path / "two.npy"), "--out", str(tmp_path / "y.npy"))
+
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()[:2]
+    for i, row in enumerate(rows):
+        name, values = row.split("  ", 1)
+        assert name == f"{tmp_path / 'two.npy'}[{i}]"
+        assert [float(v) for v in values.split("  ")] == pytest.approx(expected[i].ravel().tolist(), abs=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy", allow_pickle=False), expected[:2], atol=1e-5)

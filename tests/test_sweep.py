@@ -1,0 +1,174 @@
+"""Sweep files: expansion, comma-list grids, validation before anything starts (exit 2, one line, no folder),
+--dry-run and --params-only."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import yaml
+
+from conftest import CONFIGS, nnlab, tiny_digits_config, write_config
+from nnlab.errors import ConfigError
+from nnlab.sweeps import aggregate
+from nnlab.sweeps.spec import load_sweep
+
+
+@pytest.fixture
+def base(tmp_path):
+    return write_config(tmp_path / "tiny.yaml", tiny_digits_config())
+
+
+def write_sweep(tmp_path, **spec):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"base": "tiny.yaml", **spec}, sort_keys=False))
+    return path
+
+
+def test_grid_expands_every_point_times_every_seed_in_order(tmp_path, base):
+    path = write_sweep(tmp_path, method="grid", repeats=3, parameters={
+        "model.hidden": {"values": [[4], [8]]}, "train.optimizer.learning_rate": {"values": [0.1, 0.01]},
+        "train.epochs": {"value": 1}})
+    assert load_sweep(path, ["train.epochs=3"]).base["train"]["epochs"] == 3  # the command line beats the file
+    sweep = load_sweep(path)
+    trials = sweep.trials()
+    assert len(trials) == 12 and [t.seed for t in trials[:3]] == [0, 1, 2]
+    assert trials[0].params == {"model.hidden": [4], "train.optimizer.learning_rate": 0.1}
+    assert trials[-1].params == {"model.hidden": [8], "train.optimizer.learning_rate": 0.01}
+    assert sweep.base["train"]["epochs"] == 1 and sweep.swept == ["model.hidden", "train.optimizer.learning_rate"]
+    config = sweep.trial_config(trials[-1].params, 2, "x")
+    assert config["model"]["hidden"] == [8] and config["train"]["optimizer"]["learning_rate"] == 0.01
+    assert config["seed"] == 2
+
+
+def test_comma_lists_on_an_experiment_file_make_a_grid(base):
+    sweep = load_sweep(base, ["model.hidden=[8],[32],[128]", "train.optimizer.learning_rate=0.1,0.01",
+                              "train.epochs=1"], repeats=3)
+    assert len(sweep.points) == 6 and len(sweep.trials()) == 18
+    assert sweep.points[0] == {"model.hidden": [8], "train.optimizer.learning_rate": 0.1}
+    assert sweep.base["train"]["epochs"] == 1  # a plain word overrides the base
+
+
+def test_random_points_are_drawn_from_their_distributions_reproducibly(tmp_path, base):
+    path = write_sweep(tmp_path, method="random", run_cap=20, parameters={
+        "train.optimizer.learning_rate": {"min": 1.0e-4, "max": 1.0e-1, "distribution": "log_uniform_values"},
+        "train.batch_size": {"min": 8, "max": 64}})
+    points = load_sweep(path).points
+    assert points == load_sweep(path).points and len(points) == 20
+    assert all(1e-4 <= p["train.optimizer.learning_rate"] <= 0.1 for p in points)
+    assert all(isinstance(p["train.batch_size"], int) and 8 <= p["train.batch_size"] <= 64 for p in points)
+    assert min(p["train.optimizer.learning_rate"] for p in points) < 3e-3  # log-spaced, not uniform
+
+
+@pytest.mark.parametrize("spec, words, expected", [
+    ({"parameters": {"model.hiden": {"values": [[4]]}}}, [], "parameters.model.hiden"),
+    ({"parameters": {"model.hidden": {"values": []}}}, [], "parameters.model.hidden.values"),
+    ({"method": "random", "run_cap": 3, "parameters": {"train.optimizer.learning_rate": {"min": 0.1, "max": 0.01}}},
+     [], "min 0.1 is greater than max 0.01"),
+    ({"parameters": {"model.hidden": {"values": [[8], [0]]}}}, [], "parameters.model.hidden = [0]"),
+    ({"method": "anneal", "parameters": {"model.hidden": {"values": [[4]]}}}, [], "unknown method 'anneal'"),
+    ({"method": "random", "run_cap": 2, "parameters": {
+        "train.optimizer.learning_rate": {"min": -9, "max": -2, "distribution": "log_uniform"}}}, [],
+     "log_uniform_values"),
+    ({"parameters": {"model.hidden": {"values": [[4]]}}}, ["train.epochs=0,1"], "parameters.train.epochs = 0"),
+    ({"parameters": {"model.activation": {"values": ["relu", "relux"]}}}, [], "parameters.model.activation = \"relux\""),
+], ids=["unknown-path", "empty-values", "min-above-max", "rejected-value", "unknown-method", "log-uniform",
+        "bad-comma-value", "unknown-keras-name"])
+def test_bad_sweep_files_exit_2_with_one_line_and_no_sweep_folder(tmp_path, base, runs_dir, spec, words, expected):
+    path = write_sweep(tmp_path, **spec)
+    result = nnlab("sweep", str(path), *words)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and not (runs_dir / "sweeps").exists()
+
+
+def test_an_error_in_the_base_names_the_base_file(tmp_path, base):
+    write_config(base, {**tiny_digits_config(), "train": {"epochs": "many"}})
+    with pytest.raises(ConfigError, match=r"tiny.yaml: train.epochs"):
+        load_sweep(write_sweep(tmp_path, parameters={"model.hidden": {"values": [[4]]}}))
+
+
+def test_dry_run_lists_every_trial_with_its_parameter_count(base, runs_dir):
+    result = nnlab("sweep", str(base), "model.hidden=[4],[16]", "--repeats", "2", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("trial")]
+    assert len(lines) == 4
+    assert "seed   1" in lines[1] and "310" in lines[1] and "model.hidden=[4]" in lines[1]
+    assert "1,210" in lines[3] and "model.hidden=[16]" in lines[3]  # 64*16+16 + 16*10+10
+    assert not runs_dir.exists()
+
+
+def test_params_only_records_parameter_counts_and_plots_them(base, runs_dir):
+    result = nnlab("sweep", str(base), "model.hidden=[4],[16],[64]", "--params-only")
+    assert result.returncode == 0, result.stderr
+    (sweep_dir,) = aggregate.list_sweeps(runs_dir)
+    with (sweep_dir / aggregate.TRIALS).open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["parameters"] for r in rows] == ["310", "1210", "4810"]
+    assert (sweep_dir / "plots" / "parameters_vs_model_hidden.png").stat().st_size > 1000
+    assert f"sweep id: {sweep_dir.name}" in result.stdout
+    assert not [p for p in runs_dir.iterdir() if p.name != "sweeps"]  # nothing trained
+
+
+def test_every_sweep_config_validates():
+    folder = CONFIGS / "sweeps"
+    files = sorted(folder.glob("*.yaml"))
+    assert len(files) >= 7
+    for path in files:
+        sweep = load_sweep(path)
+        assert sweep.points or sweep.spec.method == "bayes", path
+
+
+CLAIMER = """
+import sys, time
+from pathlib import Path
+from nnlab.sweeps import engine
+study = engine._load_study(engine.open_storage("journal", Path(sys.argv[1])), Path(sys.argv[1]).name)
+while True:
+    trial = engine.claim(study)
+    if trial is None:
+        break
+    print(trial.user_attrs["index"], flush=True)
+    time.sleep(0.05)  # a trial takes a while: the processes interleave
+    study.tell(trial.number, 1.0)
+"""
+
+
+def make_study(tmp_path, base, words):
+    from nnlab.sweeps import engine
+
+    return engine.create(load_sweep(base, words), tmp_path / "runs", "journal", ["test"])
+
+
+def test_four_processes_claim_every_enqueued_trial_exactly_once(tmp_path, base):
+    import subprocess
+    import sys
+
+    sweep_dir = make_study(tmp_path, base, ["train.batch_size=" + ",".join(str(n) for n in range(1, 41))])
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, str(sweep_dir)], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outputs = [p.communicate(timeout=120)[0].split() for p in procs]
+    claimed = [int(line) for out in outputs for line in out]
+    assert sorted(claimed) == list(range(40))  # none twice, none skipped
+    assert sum(bool(out) for out in outputs) >= 2  # they did share the work
+
+
+def test_a_trial_left_running_by_a_dead_worker_is_enqueued_again_once(tmp_path, base):
+    import subprocess
+    import sys
+
+    from nnlab.sweeps import engine
+
+    sweep_dir = make_study(tmp_path, base, ["model.hidden=[4],[8]"])
+    study = engine._load_study(engine.open_storage("journal", sweep_dir), sweep_dir.name)
+    trial = engine.claim(study)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study._storage.set_trial_user_attr(trial._trial_id, "worker", {"host": aggregate.host(), "pid": dead.pid})
+    other = engine._load_study(engine.open_storage("journal", sweep_dir), sweep_dir.name)  # a second process's view
+    assert engine.requeue_stale(study) + engine.requeue_stale(other) == 1
+    latest = engine.latest_attempts(study.get_trials())
+    assert [(t.user_attrs["index"], t.user_attrs["attempt"], t.state.name) for t in latest] == [
+        (0, 2, "WAITING"), (1, 1, "WAITING")]
+    assert engine.claim(study).user_attrs["retry_of"] == trial.number  # retries are claimed first
