@@ -83,6 +83,12 @@ def test_bad_sweep_files_exit_2_with_one_line_and_no_sweep_folder(tmp_path, base
     assert "Traceback" not in result.stderr and not (runs_dir / "sweeps").exists()
 
 
+def test_an_unknown_backend_is_refused_before_any_sweep_folder(base, runs_dir):
+    result = nnlab("sweep", str(base), "model.hidden=[4],[8]", "--backend", "torch")
+    assert (result.returncode, result.stderr) == (2, "error: --backend: expected one of tensorflow, jax (got 'torch')\n")
+    assert not (runs_dir / "sweeps").exists()
+
+
 def test_an_error_in_the_base_names_the_base_file(tmp_path, base):
     write_config(base, {**tiny_digits_config(), "train": {"epochs": "many"}})
     with pytest.raises(ConfigError, match=r"tiny.yaml: train.epochs"):

@@ -36,6 +36,8 @@ def sweep(
     method: Optional[str] = typer.Option(None, "--method", help="grid, random or bayes (overrides the file)."),
     run_cap: Optional[int] = typer.Option(None, "--run-cap", min=1, help="random/bayes: how many points."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto, for every trial."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Keras backend for every trial: tensorflow or jax "
+                                          "(default: the base config's backend:, else $KERAS_BACKEND, else tensorflow)."),
     runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
                                            help="Where run folders go; sweeps go to its sweeps/ (default: runs)."),
 ) -> None:
@@ -69,6 +71,10 @@ def sweep(
     if retry_failed and not resume:
         raise ConfigError("--retry-failed goes with --resume SWEEP")
     threads = threads or aggregate.default_threads(workers)
+    if backend is not None:
+        from nnlab.training.backend import choose
+
+        backend = choose(backend, key="--backend")  # an unknown or missing backend: one line before any trial
     if join:
         if not storage or storage == "journal":
             raise ConfigError("--join needs --storage postgresql://... (the shared study)")
@@ -76,8 +82,8 @@ def sweep(
 
         sweep_dir = engine.attach(join, runs_dir_path, storage)
         _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)")
-        code = engine.drive(sweep_dir, storage, workers=workers, threads=threads, device=device, console=console,
-                            command=command)
+        code = engine.drive(sweep_dir, storage, workers=workers, threads=threads, device=device,
+                            backend=backend, console=console, command=command)
         _finish(console, sweep_dir, code)
         return
     if resume:
@@ -89,8 +95,8 @@ def sweep(
             study = engine._load_study(engine.open_storage(url, sweep_dir), sweep_dir.name)
             engine.requeue_failed(study)
         _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)")
-        code = engine.drive(sweep_dir, url, workers=workers, threads=threads, device=device, console=console,
-                            command=command)
+        code = engine.drive(sweep_dir, url, workers=workers, threads=threads, device=device,
+                            backend=backend, console=console, command=command)
         _finish(console, sweep_dir, code)
         return
     if not source:
@@ -115,7 +121,7 @@ def sweep(
         console.print(f"no workers started: add them with nnlab sweep --join {sweep_dir.name} --storage ...")
         return
     code = engine.drive(sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
-                        console=console, command=command)
+                        backend=backend, console=console, command=command)
     _finish(console, sweep_dir, code)
 
 
