@@ -178,3 +178,17 @@ def test_a_trial_left_running_by_a_dead_worker_is_enqueued_again_once(tmp_path, 
     assert [(t.user_attrs["index"], t.user_attrs["attempt"], t.state.name) for t in latest] == [
         (0, 2, "WAITING"), (1, 1, "WAITING")]
     assert engine.claim(study).user_attrs["retry_of"] == trial.number  # retries are claimed first
+
+
+def test_a_storage_password_is_never_written_and_resume_asks_for_it(tmp_path):
+    from nnlab.sweeps.aggregate import masked_url
+
+    assert masked_url("postgresql://bob:s3:cret@127.0.0.1:5432/db") == "postgresql://bob:***@127.0.0.1:5432/db"
+    assert masked_url("postgresql://bob@host/db") == "postgresql://bob@host/db"
+    sweep_dir = tmp_path / "sweeps" / "20260101-000000-x-0001"
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "sweep.yaml").write_text("storage: postgresql://bob:***@127.0.0.1/db\n")
+    result = nnlab("sweep", "--resume", str(sweep_dir))
+    assert result.returncode == 2
+    assert result.stderr == (f"error: --resume {sweep_dir}: the study's password is not stored; give --storage URL "
+                             "again (or keep it in PGPASSWORD or ~/.pgpass)\n")

@@ -56,7 +56,7 @@ def sweep(
     from nnlab.sweeps import aggregate
 
     console = Console(highlight=False, soft_wrap=True)
-    command = ["nnlab", *sys.argv[1:]]
+    command = ["nnlab", *(aggregate.masked_url(word) for word in sys.argv[1:])]  # no password in any file
     runs_dir_path = Path(runs_dir or runs.default_runs_dir())
     if storage is not None and storage != "journal" and "://" not in storage:
         raise ConfigError(f"--storage {storage!r}: expected journal or a URL such as postgresql://user@host/db")
@@ -91,6 +91,9 @@ def sweep(
 
         sweep_dir = aggregate.find_sweep(resume, runs_dir_path)
         url = storage or str(engine.read_sweep_file(sweep_dir).get("storage", "journal"))
+        if f":{aggregate.MASK}@" in url:
+            raise ConfigError(f"--resume {resume}: the study's password is not stored; give --storage URL again "
+                              "(or keep it in PGPASSWORD or ~/.pgpass)")
         if retry_failed:
             study = engine._load_study(engine.open_storage(url, sweep_dir), sweep_dir.name)
             engine.requeue_failed(study)

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -179,6 +180,14 @@ def read_state(sweep_dir: str | Path) -> dict[str, Any]:
     state = runs.read_json(path) if path.is_file() else {}
     state["status"] = runs.effective_status(state) if state.get("status") == "running" else state.get("status", "?")
     return state
+
+
+MASK = "***"
+
+
+def masked_url(text: str) -> str:
+    """`text` with any URL password replaced by ***: storage URLs are written to files and shown in messages."""
+    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", rf"\1:{MASK}@", text)
 
 
 def host() -> str:

@@ -62,11 +62,7 @@ def open_storage(url: str, sweep_dir: Path | None):
         return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except Exception as exc:  # bad URL, server down, wrong password: one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--storage {_masked(url)}: cannot open the study storage: {first}") from None
-
-
-def _masked(url: str) -> str:
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+        raise ConfigError(f"--storage {aggregate.masked_url(url)}: cannot open the study storage: {first}") from None
 
 
 def _load_study(storage, sweep_id: str, spec: SweepSpec | None = None):
@@ -104,7 +100,8 @@ def create(sweep, runs_dir: Path, storage_url: str, command: list[str]) -> Path:
         shutil.rmtree(sweep_dir, ignore_errors=True)
         raise
     resolved = sweep.to_dict()
-    runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**resolved, "source": sweep.source, "storage": storage_url,
+    runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**resolved, "source": sweep.source,
+                                                             "storage": aggregate.masked_url(storage_url),
                                                              "created": runs._iso(time.time()), "command": command}))
     runs.write_text(sweep_dir / aggregate.BASE, dump_yaml(sweep.base))
     study.set_user_attr("nnlab_spec", sweep.spec.model_dump(mode="json", exclude_unset=True))
@@ -129,7 +126,7 @@ def attach(sweep_id: str, runs_dir: Path, storage_url: str, *, wait_s: float = 6
         try:
             study = optuna.load_study(study_name=sweep_id, storage=storage)
         except KeyError:
-            raise ConfigError(f"--join {sweep_id}: no such sweep in {_masked(storage_url)}") from None
+            raise ConfigError(f"--join {sweep_id}: no such sweep in {aggregate.masked_url(storage_url)}") from None
         if study.user_attrs.get(READY):
             break
         if time.time() > deadline:
@@ -141,7 +138,8 @@ def attach(sweep_id: str, runs_dir: Path, storage_url: str, *, wait_s: float = 6
         spec = study.user_attrs["nnlab_spec"]
         runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**spec, "name": study.user_attrs["nnlab_name"],
                                                                  "source": study.user_attrs["nnlab_source"],
-                                                                 "storage": storage_url, "joined": True}))
+                                                                 "storage": aggregate.masked_url(storage_url),
+                                                                 "joined": True}))
         runs.write_text(sweep_dir / aggregate.BASE, dump_yaml(study.user_attrs["nnlab_base"]))
     return sweep_dir
 
