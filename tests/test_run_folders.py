@@ -28,7 +28,8 @@ from conftest import tiny_digits_config, write_config
 def trained(tmp_path_factory):
     """A completed 3-epoch run, trained under umask 022."""
     root = tmp_path_factory.mktemp("trained")
-    config = write_config(root / "tiny.yaml", tiny_digits_config(epochs=3))
+    # A checkpoint every epoch, so the one before the last is kept beside it.
+    config = write_config(root / "tiny.yaml", tiny_digits_config(epochs=3, checkpoint_every=0))
     previous = os.umask(0o022)
     try:
         run_dir = experiment.train(config, runs_dir=root / "runs", stream=io.StringIO())
