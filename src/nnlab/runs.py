@@ -17,7 +17,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from nnlab.errors import ConfigError, RunBusyError, RunDamagedError, RunNotFoundError, one_line
 
@@ -320,24 +320,27 @@ def unfinished_folders(runs_dir: str | Path) -> list[Path]:
 
 def find_run(ref: str, runs_dir: str | Path) -> Path:
     """A run by folder path, full id, unique id prefix, or `latest`."""
+    return find_folder(ref, lambda: list_runs(runs_dir), marker=META, kind="run", where=runs_dir)
+
+
+def find_folder(ref: str, newest_first: Callable[[], list[Path]], *, marker: str, kind: str,
+                where: str | Path) -> Path:
+    """A run or sweep folder by its path (holding `marker`), full id, unique id prefix, or `latest`."""
     as_path = Path(ref)
-    if (as_path / META).is_file():
+    if (as_path / marker).is_file():
         return as_path
-    runs = list_runs(runs_dir)
+    folders = newest_first()
     if ref == "latest":
-        if not runs:
-            raise RunNotFoundError(f"no runs in {runs_dir}")
-        return runs[0]
-    exact = [p for p in runs if p.name == ref]
-    if exact:
-        return exact[0]
-    matches = [p for p in runs if p.name.startswith(ref)]
+        if not folders:
+            raise RunNotFoundError(f"no {kind}s in {where}")
+        return folders[0]
+    matches = [p for p in folders if p.name == ref] or [p for p in folders if p.name.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise RunNotFoundError(f"no run {ref!r} in {runs_dir}")
+        raise RunNotFoundError(f"no {kind} {ref!r} in {where}")
     names = ", ".join(p.name for p in matches[:10])
-    raise RunNotFoundError(f"run prefix {ref!r} is ambiguous in {runs_dir}: {names}")
+    raise RunNotFoundError(f"{kind} prefix {ref!r} is ambiguous in {where}: {names}")
 
 
 # ---------------------------------------------------------------------------------------------

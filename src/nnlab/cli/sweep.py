@@ -36,8 +36,9 @@ def sweep(
     method: Optional[str] = typer.Option(None, "--method", help="grid, random or bayes (overrides the file)."),
     run_cap: Optional[int] = typer.Option(None, "--run-cap", min=1, help="random/bayes: how many points."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto, for every trial."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="Keras backend for every trial: tensorflow or jax "
-                                          "(default: the base config's backend:, else $KERAS_BACKEND, else tensorflow)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Keras backend for every trial: tensorflow or "
+                                          "jax (default: the base config's backend:, else $KERAS_BACKEND, else "
+                                          "tensorflow)."),
     runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR",
                                            help="Where run folders go; sweeps go to its sweeps/ (default: runs)."),
 ) -> None:

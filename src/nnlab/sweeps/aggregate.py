@@ -16,7 +16,6 @@ from typing import Any
 
 from nnlab import runs
 from nnlab.config import dump_yaml, read_yaml
-from nnlab.errors import RunNotFoundError
 
 SWEEPS = "sweeps"  # runs/sweeps/<id>/
 SWEEP = "sweep.yaml"
@@ -214,20 +213,7 @@ def list_sweeps(runs_dir: str | Path) -> list[Path]:
 
 def find_sweep(ref: str, runs_dir: str | Path) -> Path:
     """A sweep by folder path, full id, unique id prefix, or `latest`."""
-    as_path = Path(ref)
-    if (as_path / SWEEP).is_file():
-        return as_path
-    found = list_sweeps(runs_dir)
-    if ref == "latest":
-        if not found:
-            raise RunNotFoundError(f"no sweeps in {sweeps_dir(runs_dir)}")
-        return found[0]
-    matches = [p for p in found if p.name == ref] or [p for p in found if p.name.startswith(ref)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise RunNotFoundError(f"no sweep {ref!r} in {sweeps_dir(runs_dir)}")
-    raise RunNotFoundError(f"sweep prefix {ref!r} is ambiguous: {', '.join(p.name for p in matches[:10])}")
+    return runs.find_folder(ref, lambda: list_sweeps(runs_dir), marker=SWEEP, kind="sweep", where=sweeps_dir(runs_dir))
 
 
 @dataclass(frozen=True)
