@@ -9,8 +9,10 @@ each a fresh process, in an order that alternates from round to round; round r u
 (so the pulse GRU's rounds are its seeds). Per-epoch times drop each run's first epoch
 (tracing/compiling), which is reported on its own. nnlab's epoch times come from history.csv
 (an epoch's time includes any checkpoint written after the previous one), whole-process times
-are the wall time of the process. The Markdown table goes to stdout, and with --write it
-replaces the section between the BACKENDS markers in that file.
+are the wall time of the process. nnlab's runs share one fresh cache folder (NNLAB_CACHE_DIR), so
+round 0 runs with JAX's compilation cache cold and later rounds warm; the JAX-vs-TF table gives
+both. The Markdown table goes to stdout, and with --write it replaces the section between the
+BACKENDS markers in that file.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def run_plain(config: str, overrides: list[str], seed: int, backend: str) -> dic
 def run_nnlab(config: str, overrides: list[str], seed: int, backend: str, runs_dir: str) -> dict:
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "nnlab.cli.main", "train", config, *overrides, f"seed={seed}",
-                          "--backend", backend, "--runs-dir", runs_dir], capture_output=True, text=True, cwd=REPO)
+                          "--backend", backend, "--runs-dir", runs_dir], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "NNLAB_CACHE_DIR": str(Path(runs_dir) / "cache")})
     wall = time.perf_counter() - start
     match = re.search(r"run folder: (.+)", out.stdout)
     if out.returncode != 0 or not match:
@@ -159,14 +162,19 @@ def table(results, cases, args, load_before, load_after, seconds, rounds) -> str
                 f"{_med([r['process'] for r in plain]):.1f} / {_med([r['process'] for r in nn]):.1f} | "
                 f"**{_med([r['process'] for r in nn]) / _med([r['process'] for r in plain]):.2f}** | "
                 f"{_med(pm):.4f} ({min(pm):.4f}-{max(pm):.4f}) | {_med(nm):.4f} ({min(nm):.4f}-{max(nm):.4f}) |")
-    lines += ["", "JAX against TensorFlow (ratios of medians; above 1 means JAX is faster):", "",
-              "| case | TF plain epoch / JAX nnlab epoch | TF nnlab process / JAX nnlab process |", "|---|---|---|"]
+    lines += ["", "JAX against TensorFlow (ratios of medians; above 1 means JAX is faster). Process times: round 0 "
+              "ran with JAX's compilation cache empty (cold), later rounds found the programs compiled (warm):", "",
+              "| case | TF plain epoch / JAX nnlab epoch | TF nnlab process / JAX nnlab process, warm (rounds 1+) "
+              "| the same, cold (round 0) | JAX nnlab process warm / cold s |", "|---|---|---|---|---|"]
     for case in cases:
         tf_plain = _med(_epochs(results[(case, "tensorflow", "plain")]))
-        jax_nn = _med(_epochs(results[(case, "jax", "nnlab")]))
+        jax_runs = results[(case, "jax", "nnlab")]
+        jax_nn = _med(_epochs(jax_runs))
         tf_proc = _med([r["process"] for r in results[(case, "tensorflow", "nnlab")]])
-        jax_proc = _med([r["process"] for r in results[(case, "jax", "nnlab")]])
-        lines.append(f"| {case} | **{tf_plain / jax_nn:.2f}x** | **{tf_proc / jax_proc:.2f}x** |")
+        cold = jax_runs[0]["process"]
+        warm = _med([r["process"] for r in jax_runs[1:]]) if len(jax_runs) > 1 else float("nan")
+        lines.append(f"| {case} | **{tf_plain / jax_nn:.2f}x** | **{tf_proc / warm:.2f}x** | **{tf_proc / cold:.2f}x** "
+                     f"| {warm:.1f} / {cold:.1f} |")
     phases = ["startup", "backend", "data", "build", "fit", "checkpoints", "evaluate", "save", "plots", "other", "total"]
     lines += ["", "Where an `nnlab train` process spends its time (median seconds per phase, from meta.json "
               "`timings_s`; startup = interpreter and imports before nnlab runs, backend = importing Keras and its "

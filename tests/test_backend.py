@@ -74,6 +74,7 @@ def test_resume_on_the_other_backend_updates_versions_and_chooses_its_own_jit(tm
     assert (meta["device"]["backend"], meta["device"]["jit_compile"]) == ("jax", True)
     assert "jax" in meta["versions"] and "tensorflow" not in meta["versions"]
     assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2]
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["backend"] == "jax"  # a later resume continues on JAX
 
 
 @pytest.mark.parametrize("args, before, env, message", [

@@ -157,6 +157,7 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
             raise ConfigError(f"--resume {run_ref}: run {run_dir.name} is already completed "
                               f"(train it further with --resume {run_ref} train.epochs={planned + 10})")
         runs.remove_temp_files(run_dir)
+        recorded_backend = config.backend
         config, device_info, dataset, model = _prepare(config, str(config_path), device, backend, threads, timer)
         from nnlab.training.fit import load_checkpoint
 
@@ -167,8 +168,9 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
             raise ConfigError(f"--resume {run_ref}: early stopping ended this run at epoch {done}; "
                               "more epochs would stop again")
         extra = {}
-        if config.train.epochs != planned:
+        if config.train.epochs != planned or config.backend != recorded_backend:  # the next resume continues so
             runs.write_text(config_path, dump_yaml(config.to_dict()))
+        if config.train.epochs != planned:
             extra = {"epochs_planned": config.train.epochs,
                      "extended": [*meta.get("extended", []), {"from": planned, "to": config.train.epochs,
                                                               "after_epoch": done, "at": runs.now_iso()}]}

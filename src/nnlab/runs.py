@@ -46,6 +46,11 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("NNLAB_RUNS_DIR") or "runs")
 
 
+def cache_root() -> Path:
+    """Where nnlab caches what it can make again (generated data, JAX's compiled programs)."""
+    return Path(os.environ.get("NNLAB_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnlab")
+
+
 # ---------------------------------------------------------------------------------------------
 # Atomic writes: every file in a run folder is written to a temporary name, then renamed.
 @contextlib.contextmanager

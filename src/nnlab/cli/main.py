@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 from nnlab import __version__
@@ -53,5 +56,26 @@ app.command("evaluate", context_settings={"allow_interspersed_args": True})(eval
 app.command("predict", context_settings={"allow_interspersed_args": True})(predict_command.predict)
 app.command("export")(export_command.export)
 
+
+
+def run() -> None:
+    """The `nnlab` command. Once a command that loaded Keras is done (its files written and closed), the
+    process ends without Python's teardown of TensorFlow/JAX, which takes about half a second."""
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if "keras" not in sys.modules:
+        sys.exit(code)
+    if not isinstance(code, int):  # sys.exit("message") or sys.exit(None)
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    run()

@@ -109,10 +109,10 @@ def sweep(
 
     plan = load_sweep(source, words or [], repeats=repeats, method=method, run_cap=run_cap)
     if dry_run:
-        _dry_run(console, plan, device)
+        _dry_run(console, plan, device, backend)
         return
     if params_only:
-        _params_only(console, plan, runs_dir_path, device, command)
+        _params_only(console, plan, runs_dir_path, device, backend, command)
         return
     from nnlab.sweeps import engine
 
@@ -145,7 +145,7 @@ def _finish(console, sweep_dir: Path, code: int) -> None:
         raise typer.Exit(code)
 
 
-def _dry_run(console, plan, device: str) -> None:
+def _dry_run(console, plan, device: str, backend: str | None) -> None:
     from nnlab.sweeps.counts import parameter_counts
 
     console.print(f"sweep {plan.name}: {plan.spec.method}, metric {plan.spec.metric.name} ({plan.spec.metric.goal}), "
@@ -155,7 +155,7 @@ def _dry_run(console, plan, device: str) -> None:
         for path, p in plan.spec.parameters.items():
             console.print(f"  {path}: {p.kind} {json.dumps(p.corners())}")
         return
-    counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device)
+    counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device, backend_name=backend)
     for trial in plan.trials():
         shown = " ".join(f"{k}={json.dumps(v)}" for k, v in trial.params.items())
         console.print(f"trial {trial.index:>4}  point {trial.point:>3}  seed {trial.seed:>3}  "
@@ -164,7 +164,7 @@ def _dry_run(console, plan, device: str) -> None:
                   "nothing trained (--dry-run)")
 
 
-def _params_only(console, plan, runs_dir: Path, device: str, command: list[str]) -> None:
+def _params_only(console, plan, runs_dir: Path, device: str, backend: str | None, command: list[str]) -> None:
     from nnlab import runs
     from nnlab.config import dump_yaml
     from nnlab.sweeps import aggregate
@@ -172,7 +172,7 @@ def _params_only(console, plan, runs_dir: Path, device: str, command: list[str])
 
     if plan.spec.method == "bayes":
         raise ConfigError(f"{plan.source}: --params-only needs a grid or random sweep (bayes picks points as it trains)")
-    counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device)
+    counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device, backend_name=backend)
     sweep_dir = runs.create_run_dir(aggregate.sweeps_dir(runs_dir), plan.name)
     runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**plan.to_dict(), "source": plan.source,
                                                             "params_only": True, "command": command}))

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from nnlab.errors import ConfigError, DataNotFoundError, one_line
 from nnlab.registry import Params, Registry
-from nnlab.runs import atomic_path
+from nnlab.runs import atomic_path, cache_root
 
 Task = Literal["binary", "multiclass", "regression", "sequence_regression", "seq2seq"]
 TASKS: tuple[str, ...] = Task.__args__
@@ -96,8 +96,7 @@ def split_off(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, stratify
 # ---------------------------------------------------------------------------------------------
 # Cache for generated data, keyed by a hash of the generator's parameters.
 def cache_dir() -> Path:
-    root = os.environ.get("NNLAB_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnlab"
-    return Path(root) / "datasets"
+    return cache_root() / "datasets"
 
 
 def cached_arrays(name: str, params: dict[str, Any], make: Callable[[], dict[str, np.ndarray]]):

@@ -1,4 +1,4 @@
-"""Parameter counts of a sweep's points: each model is built, never trained (one TensorFlow import)."""
+"""Parameter counts of a sweep's points: each model is built, never trained (one backend import)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from nnlab.errors import ConfigError
 from nnlab.sweeps.spec import Sweep, validate_point
 
 
-def parameter_counts(sweep: Sweep, points: list[dict[str, Any]], device: str = "cpu") -> list[int]:
-    """The total parameter count of each point's model; datasets are loaded once per distinct data section."""
+def parameter_counts(sweep: Sweep, points: list[dict[str, Any]], device: str = "cpu", backend_name: str | None = None
+                     ) -> list[int]:
+    """The total parameter count of each point's model; datasets are loaded once per distinct data section.
+    Built on `backend_name` (--backend), else the base config's `backend:`, else $KERAS_BACKEND/TensorFlow."""
     from nnlab import datasets, models
     from nnlab.experiment import parameter_counts as count
     from nnlab.training import backend
 
-    backend.configure(device, seed=sweep.base.get("seed", 0))
+    backend.configure(device, backend=backend_name or sweep.base.get("backend"), seed=sweep.base.get("seed", 0))
     specs: dict[str, Any] = {}
     out = []
     for params in points:

@@ -101,11 +101,12 @@ def configure(device: str = "auto", *, backend: str | None = None, seed: int = 0
     os.environ["KERAS_BACKEND"] = backend
     info: dict[str, Any] = {"requested": device, "backend": backend, "deterministic": deterministic,
                             "threads": num_threads}
-    if backend == "jax":
-        info.update(_configure_jax(device, deterministic, num_threads))
-    else:
-        info.update(_configure_tensorflow(device, deterministic, num_threads))
-    import keras
+    with _keras_without_sklearn():
+        if backend == "jax":
+            info.update(_configure_jax(device, deterministic, num_threads))
+        else:
+            info.update(_configure_tensorflow(device, deterministic, num_threads))
+        import keras
 
     keras.utils.set_random_seed(seed)
     info["keras"] = keras.__version__
@@ -155,12 +156,23 @@ def _configure_jax(device: str, deterministic: bool, num_threads: int | None) ->
         os.environ["XLA_FLAGS"] = " ".join(dict.fromkeys(flags))
     import jax
 
+    cache = None
+    if fresh and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        # Compiled programs kept on disk: a second run of the same model (a sweep's next trial, a rerun)
+        # skips compiling its initialisers and steps, about a second per run of a small model.
+        from nnlab.runs import cache_root
+
+        cache = str(cache_root() / "jax")
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_compilation_cache_max_size", 2**30)  # least recently used evicted beyond 1 GiB
     gpus = [d for d in jax.devices() if d.platform in ("gpu", "cuda", "rocm")]
     if device == "gpu" and not gpus:
         raise ConfigError("--device gpu: JAX sees no GPU on this machine (install jax[cuda12] on a GPU host)")
     _hide_tensorflow()
     return {"used": "gpu" if gpus else "cpu", "gpus": [str(d) for d in gpus], "jax": jax.__version__,
-            "jaxlib": importlib.metadata.version("jaxlib"), "threads": num_threads if fresh else None}
+            "jaxlib": importlib.metadata.version("jaxlib"), "threads": num_threads if fresh else None,
+            "compilation_cache": cache or os.environ.get("JAX_COMPILATION_CACHE_DIR")}
 
 
 def _hide_tensorflow() -> None:
@@ -200,6 +212,20 @@ def set_jit(model) -> bool:
 
 
 @contextlib.contextmanager
+def _keras_without_sklearn():
+    """Import Keras without scikit-learn: Keras imports it (with SciPy, ~0.7 s) only for its scikit-learn
+    wrappers, which nnlab does not use. nnlab's own loaders import scikit-learn when they need it."""
+    if "keras" in sys.modules or "sklearn" in sys.modules:
+        yield
+        return
+    sys.modules["sklearn"] = None  # `import sklearn` raises ImportError, as if it were not installed
+    try:
+        yield
+    finally:
+        del sys.modules["sklearn"]
+
+
+@contextlib.contextmanager
 def _quiet_stderr():
     """Silence the C++ log lines TensorFlow prints at import (TF_CPP_MIN_LOG_LEVEL no longer stops them)."""
     if "tensorflow" in sys.modules or os.environ.get("NNLAB_DEBUG"):
@@ -218,3 +244,74 @@ def _quiet_stderr():
 
 
 __all__ = ["BACKENDS", "EXTRAS", "choose", "configure", "configure_for_run", "jit_compile", "run_backend", "set_jit", "threads"]
+
+
+class JaxWindowSteps:
+    """Truncated BPTT on JAX: one batch of whole sequences trained window after window in one compiled call.
+
+    Keras's `train_on_batch` costs more Python per call than a small recurrent model's window costs to
+    train (it reads and writes back every variable each time). Here the model's own `train_step` runs
+    in a `lax.scan` over the windows: the carried recurrent states are zeroed at the start of the
+    batch and passed from each window's step to the next (gradients stop at the borders, as each
+    window is its own step); metrics are reset before each window, so each window's logs are its own.
+    The variables live in `state` between `load` and `store`; the scan donates them.
+    """
+
+    def __init__(self, model, carried: set[int], window: int, sample: tuple):
+        """`sample`: one batch of whole training sequences (x, y), for the shapes."""
+        import jax
+        import jax.numpy as jnp
+
+        self.model = model
+        length = sample[0].shape[1]
+        model._symbolic_build(data_batch=tuple(a[:, :window] for a in sample))  # compiled metrics get their variables
+        zero = [i for i, v in enumerate(model.non_trainable_variables) if id(v) in carried]
+        model.reset_metrics()
+        fresh_metrics = [v.value for v in model.metrics_variables]
+        full, rest = divmod(length, window)
+
+        def train(state, x, y):
+            trainable, non_trainable, optimizer = state
+            non_trainable = [jnp.zeros_like(v) if i in zero else v for i, v in enumerate(non_trainable)]
+
+            def one(carry, xy):
+                logs, (*variables, _) = model.train_step((*carry, fresh_metrics), xy)
+                return tuple(variables), logs
+
+            def windows(a, start, count, size):  # (batch, count*size, ...) -> (count, batch, size, ...)
+                a = a[:, start : start + count * size]
+                return jnp.swapaxes(a.reshape(a.shape[0], count, size, *a.shape[2:]), 0, 1)
+
+            carry, logs = jax.lax.scan(one, (trainable, non_trainable, optimizer),
+                                       (windows(x, 0, full, window), windows(y, 0, full, window)))
+            logs = [logs]
+            if rest:
+                carry, last = one(carry, (x[:, full * window :], y[:, full * window :]))
+                logs.append(jax.tree.map(lambda v: v[None], last))
+            return carry, logs
+
+        self._train = jax.jit(train, donate_argnums=0)
+        self.sizes = [window] * full + ([rest] if rest else [])
+        self.state = None
+
+    def load(self) -> None:
+        m = self.model
+        self.state = tuple([v.value for v in vs] for vs in (m.trainable_variables, m.non_trainable_variables,
+                                                           m.optimizer.variables))
+
+    def store(self) -> None:
+        m = self.model
+        if self.state is not None:
+            for variables, values in zip((m.trainable_variables, m.non_trainable_variables, m.optimizer.variables),
+                                         self.state):
+                for variable, value in zip(variables, values):
+                    variable.assign(value)
+        self.state = None
+
+    def train(self, x, y) -> list[tuple[dict[str, float], int]]:
+        """Each window's logs and length, in order."""
+        import numpy as np
+
+        self.state, parts = self._train(self.state, x, y)
+        logs = {k: np.concatenate([np.asarray(p[k]).reshape(-1) for p in parts]) for k in parts[0]}
+        return [({k: float(v[i]) for k, v in logs.items()}, size) for i, size in enumerate(self.sizes)]

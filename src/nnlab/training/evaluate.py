@@ -57,10 +57,9 @@ def score_split(model: keras.Model, config: ExperimentConfig, dataset: Dataset, 
 
 
 def _last_validation(config: ExperimentConfig, history: list[dict[str, Any]] | None) -> dict[str, float] | None:
-    """Keras's val_ numbers of the last epoch, unless early stopping may have put other weights back
-    (or truncated BPTT computed them window by window: its full-sequence evaluation is the check on that)."""
+    """Keras's val_ numbers of the last epoch, unless early stopping may have put other weights back."""
     stop = config.train.early_stopping
-    if not history or (stop is not None and stop.restore_best_weights) or config.train.tbptt is not None:
+    if not history or (stop is not None and stop.restore_best_weights):
         return None
     row = history[-1]
     return {k[4:]: v for k, v in row.items() if k.startswith("val_") and k not in NNLAB_LOGS} or None

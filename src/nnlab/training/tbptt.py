@@ -1,21 +1,21 @@
 """Truncated BPTT: train a stateful twin of the model on consecutive time windows, like the seed-002 lab loop.
 
 For each batch of `batch_size` sequences the recurrent states are reset, then the windows
-[0, w), [w, 2w), ... are trained one `train_on_batch` each, the states carrying over from one
-window to the next (gradients stop at window borders). The carried states are made explicit
-model state (`track_states`): Keras creates a stateful RNN's state variables untracked, and the
-JAX trainer, which passes every variable in and out of its compiled step, would otherwise start
-every window from zeros. Validation runs the same windows and
-resets. The model that is checkpointed, evaluated and saved stays the ordinary (non-stateful)
-one: it gets the twin's weights and optimizer state at every epoch end, so history.csv, the
-checkpoint, resume, early stopping and the progress line work as in a normal run.
+[0, w), [w, 2w), ... are trained one step each, the states carrying over from one window to the
+next (gradients stop at window borders). The carried states are made explicit model state
+(`track_states`): Keras creates a stateful RNN's state variables untracked, and the JAX trainer,
+which passes every variable in and out of its compiled step, would otherwise start every window
+from zeros. TensorFlow trains each window with `train_on_batch`; JAX trains all the windows of a
+batch in one compiled call (`backend.JaxWindowSteps`). The model that is checkpointed, evaluated
+and saved stays the ordinary (non-stateful) one: it gets the twin's weights and optimizer state
+at every epoch end, so validation, history.csv, the checkpoint, resume, early stopping and the
+progress line work as in a normal run.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from typing import Iterator
 
 import keras
 import numpy as np
@@ -25,18 +25,6 @@ from nnlab.datasets.base import Dataset
 from nnlab.errors import ConfigError
 
 SEQUENCE_TASKS = ("sequence_regression",)
-
-
-def window_slices(order: np.ndarray, length: int, batch_size: int, window: int) -> Iterator[tuple[np.ndarray, int, int]]:
-    """(rows, start, stop) for every window of every full batch of sequences, in training order.
-
-    Sequences left over after the last full batch are skipped this epoch (a stateful model has a
-    fixed batch size), as in the lab's loop; with shuffling, different ones each epoch.
-    """
-    for b in range(len(order) // batch_size):
-        rows = np.sort(order[b * batch_size : (b + 1) * batch_size])
-        for start in range(0, length, window):
-            yield rows, start, min(start + window, length)
 
 
 def reset_states(model: keras.Model) -> None:
@@ -141,27 +129,56 @@ def predict_windows(twin: keras.Model, x: np.ndarray, batch_size: int, window: i
     return np.concatenate(out)
 
 
-def _scores(y: np.ndarray, y_pred: np.ndarray, loss: str, metric_names: list[str]) -> dict[str, float]:
-    scores = {"loss": float(np.mean(keras.ops.convert_to_numpy(keras.losses.get(loss)(y, y_pred))))}
-    for name in metric_names:
-        fn = keras.metrics.get(name)
-        scores[name] = float(np.mean(keras.ops.convert_to_numpy(fn(y, y_pred))))
-    return scores
+class WindowSteps:
+    """One batch of sequences trained window after window: states reset, then one `train_on_batch` per window.
+
+    The JAX backend trains the same steps in one compiled call per batch (`backend.JaxWindowSteps`);
+    TensorFlow's per-call cost is small next to its recurrent loop, so it keeps this one.
+    """
+
+    def __init__(self, twin: keras.Model, window: int, length: int):
+        self.twin, self.window, self.length = twin, window, length
+
+    def load(self) -> None:
+        pass
+
+    def store(self) -> None:
+        pass
+
+    def train(self, x: np.ndarray, y: np.ndarray) -> list[tuple[dict[str, float], int]]:
+        """Each window's logs and length, in order."""
+        reset_states(self.twin)
+        out = []
+        for start in range(0, self.length, self.window):
+            stop = min(start + self.window, self.length)
+            logs = self.twin.train_on_batch(x[:, start:stop], y[:, start:stop], return_dict=True)
+            out.append(({k: float(v) for k, v in logs.items()}, stop - start))
+        return out
+
+
+def window_steps(twin: keras.Model, window: int, x: np.ndarray, y: np.ndarray):
+    """The fastest correct window trainer for this backend; `x`, `y`: one batch of whole training sequences."""
+    if keras.backend.backend() == "jax":
+        from nnlab.training.backend import JaxWindowSteps
+
+        return JaxWindowSteps(twin, _state_ids(twin), window, (x, y))
+    return WindowSteps(twin, window, x.shape[1])
 
 
 def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, callbacks: list, initial_epoch: int = 0,
               twin: keras.Model | None = None) -> keras.Model:
-    """Train `model` by truncated BPTT for the configured epochs, calling the Keras callbacks; return the twin."""
-    from nnlab.training.fit import DEFAULT_METRICS, loss_name
+    """Train `model` by truncated BPTT for the configured epochs, calling the Keras callbacks; return the twin.
 
+    A step (for the callbacks and the progress bar) is one batch of sequences, all its windows trained.
+    Validation evaluates the ordinary model on whole sequences: the same numbers as the windows joined
+    (a stateful pass carries the state exactly; tests/test_tbptt.py), in far fewer calls.
+    """
     train = config.train
     window, batch_size = train.tbptt.window, train.batch_size
     twin = twin or stateful_twin(model, config, dataset)
-    loss = loss_name(train, dataset.task)
-    metric_names = train.metrics or DEFAULT_METRICS[dataset.task]
     x, y = dataset.x_train, dataset.y_train
-    length = x.shape[1]
-    steps = (len(x) // batch_size) * math.ceil(length / window)
+    steps = len(x) // batch_size  # leftover sequences are skipped (a stateful model has a fixed batch size)
+    trainer = window_steps(twin, window, x[:batch_size], y[:batch_size])
     callback_list = keras.callbacks.CallbackList(callbacks, model=model, epochs=train.epochs, steps=steps, verbose=0)
     model.stop_training = False
     callback_list.on_train_begin()
@@ -171,21 +188,24 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
         order = np.random.default_rng([config.seed, epoch]).permutation(len(x)) if train.shuffle else np.arange(len(x))
         sums: dict[str, float] = {}
         seen = 0  # time steps trained, so a shorter last window weighs less
-        for step, (rows, start, stop) in enumerate(window_slices(order, length, batch_size, window)):
-            if start == 0:
-                reset_states(twin)  # a new batch of sequences starts from zero states
-            callback_list.on_train_batch_begin(step)
-            logs = twin.train_on_batch(x[rows, start:stop], y[rows, start:stop], return_dict=True)
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * (stop - start)
-            seen += stop - start
-            callback_list.on_train_batch_end(step, logs)
-            if not math.isfinite(float(logs["loss"])):  # as RunCheckpoint would at the epoch end: stop now
-                break
-        logs = {k: v / seen for k, v in sums.items()}
+        trainer.load()
+        try:
+            for step in range(steps):
+                rows = np.sort(order[step * batch_size : (step + 1) * batch_size])
+                callback_list.on_train_batch_begin(step)
+                for logs, size in trainer.train(x[rows], y[rows]):
+                    for k, v in logs.items():
+                        sums[k] = sums.get(k, 0.0) + v * size
+                    seen += size
+                logs = {k: v / seen for k, v in sums.items()}
+                callback_list.on_train_batch_end(step, logs)
+                if not math.isfinite(logs["loss"]):  # as RunCheckpoint would at the epoch end: stop now
+                    break
+        finally:
+            trainer.store()
         model.set_weights(model_weights(twin))
-        val = _scores(dataset.y_val, predict_windows(twin, dataset.x_val, batch_size, window), loss, metric_names)
-        logs.update({f"val_{k}": v for k, v in val.items()})
+        val = model.evaluate(dataset.x_val, dataset.y_val, batch_size=max(batch_size, 256), verbose=0, return_dict=True)
+        logs.update({f"val_{k}": float(v) for k, v in val.items()})
         _copy_optimizer(twin, model)  # the checkpoint saves the model with this optimizer state
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -195,5 +215,5 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
     return twin
 
 
-__all__ = ["check_tbptt", "fit_tbptt", "model_weights", "predict_windows", "reset_states", "set_model_weights",
-           "stateful_twin", "track_states", "window_slices"]
+__all__ = ["WindowSteps", "check_tbptt", "fit_tbptt", "model_weights", "predict_windows", "reset_states",
+           "set_model_weights", "stateful_twin", "track_states", "window_steps"]
