@@ -12,7 +12,7 @@ each a fresh process, in an order that alternates from round to round; round r u
 are the wall time of the process. nnlab's runs share one fresh cache folder (NNLAB_CACHE_DIR), so
 round 0 runs with JAX's compilation cache cold and later rounds warm; the JAX-vs-TF table gives
 both. The Markdown table goes to stdout, and with --write it replaces the section between the
-BACKENDS markers in that file.
+BACKENDS markers (BACKENDS_FULL with --full) in that file.
 """
 
 from __future__ import annotations
@@ -39,7 +39,12 @@ CASES = {
     "mnist56_cnn_aug": ("configs/mnist56_cnn.yaml", ["train.epochs=6"], []),
 }
 BACKENDS = ("tensorflow", "jax")
-MARK_BEGIN, MARK_END = "<!-- BACKENDS:BEGIN (benchmarks/backends.py) -->", "<!-- BACKENDS:END -->"
+
+
+def markers(full: bool) -> tuple[str, str]:
+    """The quick and the full-length tables each have their own section."""
+    name = "BACKENDS_FULL" if full else "BACKENDS"
+    return f"<!-- {name}:BEGIN (benchmarks/backends.py) -->", f"<!-- {name}:END -->"
 
 
 def run_plain(config: str, overrides: list[str], seed: int, backend: str) -> dict:
@@ -111,15 +116,16 @@ def main(argv: list[str]) -> None:
                                                 for b in BACKENDS for k in ("plain", "nnlab"))]
                 text = table(results, done, args, load_before, os.getloadavg(), time.time() - began, rounds=r + 1)
                 if args.write:  # after every case, so a stopped benchmark still leaves what it measured
-                    write(Path(args.write), text)
+                    write(Path(args.write), text, args.full)
     print(text)
 
 
-def write(path: Path, text: str) -> None:
+def write(path: Path, text: str, full: bool) -> None:
+    begin, end = markers(full)
     old = path.read_text()
-    block = f"{MARK_BEGIN}\n{text}\n{MARK_END}"
-    new = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), lambda _: block, old, flags=re.S) \
-        if MARK_BEGIN in old else old.rstrip() + "\n\n" + block + "\n"
+    block = f"{begin}\n{text}\n{end}"
+    new = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, old, flags=re.S) \
+        if begin in old else old.rstrip() + "\n\n" + block + "\n"
     path.write_text(new)
 
 

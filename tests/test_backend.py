@@ -48,10 +48,16 @@ def test_jax_run_never_imports_tensorflow_and_records_its_versions(tmp_path, run
     device = meta["device"]
     assert (device["backend"], device["used"], device["jit_compile"], device["threads"]) == ("jax", "cpu", True, 1)
     assert {"jax", "jaxlib", "keras"} <= set(meta["versions"]) and "tensorflow" not in meta["versions"]
+    cache = tmp_path / "cache" / "jax"  # NNLAB_CACHE_DIR (conftest): the next run of this model skips compiling
+    assert device["compilation_cache"] == str(cache) and any(cache.glob("jit_*"))
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["backend"] == "jax"  # --backend beats $KERAS_BACKEND
     phases = meta["timings_s"]
     assert {"startup", "backend", "data", "build", "fit", "checkpoints", "evaluate", "save", "plots", "total"} <= set(phases)
     assert phases["total"] >= phases["fit"] > 0
+    # ONNX export of a JAX run: tf2onnx converts it on TensorFlow, checked against the Keras model there.
+    exported = nnlab("export", str(run_dir), "--format", "onnx", "--out", str(tmp_path / "model.onnx"))
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.splitlines()[1].startswith("checked: reloaded with onnxruntime and run on 8 validation")
 
 
 def test_resume_on_the_other_backend_updates_versions_and_chooses_its_own_jit(tmp_path, runs_dir):

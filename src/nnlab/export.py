@@ -41,6 +41,8 @@ def export_run(ref: str, fmt: str, *, out: str | None = None, runs_dir: str | Pa
         missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
         if missing:
             raise ConfigError(f"--format onnx needs {', '.join(missing)}: pip install 'nnlab[onnx]'")
+        if importlib.util.find_spec("tensorflow") is None:
+            raise ConfigError("--format onnx converts through TensorFlow: pip install 'nnlab[tf-cpu]'")
     run = open_run(ref, runs_dir, allow_incomplete=allow_incomplete)
     target = Path(out) if out else run.run_dir / EXPORTS / DEFAULT_NAMES[fmt]
     if target.is_dir() and not (fmt == "savedmodel" and (target / "saved_model.pb").is_file()):
@@ -56,13 +58,15 @@ def export_run(ref: str, fmt: str, *, out: str | None = None, runs_dir: str | Pa
 
     from nnlab.models.augment import without_augmentation
 
-    model = load_model(run, device)
+    # ONNX goes through tf2onnx, so the model is loaded on TensorFlow whatever it was trained on (Keras's
+    # ONNX export on JAX needs jax2onnx, which brings flax, orbax and more).
+    model = load_model(run, device, backend_name="tensorflow" if fmt == "onnx" else None)
     with _about(str(run.run_dir / runs.CONFIG)):
         x = np.asarray(datasets.load(run.config.data).x_val[:CHECK_EXAMPLES])
     expected = _outputs(model.predict(x, verbose=0))
     if fmt != "keras":
         model = without_augmentation(model)  # the file served: the same weights, no training-only layers
-        model.predict(x, verbose=0)  # Keras exports only a model that has been called
+        model(x, training=False)  # Keras exports only a model that has been called (JAX's predict does not count)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:

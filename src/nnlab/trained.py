@@ -64,11 +64,12 @@ def _checkpoint_model(run_dir: Path, status: str, meta: dict[str, Any]) -> tuple
     return model_path, f"run {run_dir.name} is {status}: using its last checkpoint (epoch {epoch} of {planned})"
 
 
-def load_model(run: TrainedRun, device: str = "auto"):
-    """The run's Keras model, uncompiled, with the backend set up as for training (imports Keras)."""
+def load_model(run: TrainedRun, device: str = "auto", backend_name: str | None = None):
+    """The run's Keras model, uncompiled, on the backend it was trained on unless `backend_name` says
+    otherwise (a .keras file loads on either); imports Keras."""
     from nnlab.training import backend
 
-    backend.configure_for_run(run.run_dir, device=device, seed=run.config.seed)  # on the backend it was trained on
+    backend.configure_for_run(run.run_dir, backend=backend_name, device=device, seed=run.config.seed)
     import keras
 
     from nnlab.models import layers  # noqa: F401  (registers the custom layers saved models refer to)

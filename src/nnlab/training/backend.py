@@ -157,9 +157,10 @@ def _configure_jax(device: str, deterministic: bool, num_threads: int | None) ->
     import jax
 
     cache = None
-    if fresh and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    if fresh and not os.environ.get("JAX_COMPILATION_CACHE_DIR") and importlib.util.find_spec("filelock"):
         # Compiled programs kept on disk: a second run of the same model (a sweep's next trial, a rerun)
-        # skips compiling its initialisers and steps, about a second per run of a small model.
+        # skips compiling its initialisers and steps, seconds per run of a small model. The size cap
+        # needs filelock (in nnlab[jax]); without it no cache, rather than one that grows without end.
         from nnlab.runs import cache_root
 
         cache = str(cache_root() / "jax")
