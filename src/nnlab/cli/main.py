@@ -57,7 +57,6 @@ app.command("predict", context_settings={"allow_interspersed_args": True})(predi
 app.command("export")(export_command.export)
 
 
-
 def run() -> None:
     """The `nnlab` command. Once a command that loaded Keras is done (its files written and closed), the
     process ends without Python's teardown of TensorFlow/JAX, which takes about half a second."""

@@ -244,9 +244,6 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-__all__ = ["BACKENDS", "EXTRAS", "choose", "configure", "configure_for_run", "jit_compile", "run_backend", "set_jit", "threads"]
-
-
 class JaxWindowSteps:
     """Truncated BPTT on JAX: one batch of whole sequences trained window after window in one compiled call.
 
@@ -279,12 +276,11 @@ class JaxWindowSteps:
                 logs, (*variables, _) = model.train_step((*carry, fresh_metrics), xy)
                 return tuple(variables), logs
 
-            def windows(a, start, count, size):  # (batch, count*size, ...) -> (count, batch, size, ...)
-                a = a[:, start : start + count * size]
-                return jnp.swapaxes(a.reshape(a.shape[0], count, size, *a.shape[2:]), 0, 1)
+            def windows(a):  # (batch, length, ...) -> (full windows, batch, window, ...)
+                a = a[:, : full * window]
+                return jnp.swapaxes(a.reshape(a.shape[0], full, window, *a.shape[2:]), 0, 1)
 
-            carry, logs = jax.lax.scan(one, (trainable, non_trainable, optimizer),
-                                       (windows(x, 0, full, window), windows(y, 0, full, window)))
+            carry, logs = jax.lax.scan(one, (trainable, non_trainable, optimizer), (windows(x), windows(y)))
             logs = [logs]
             if rest:
                 carry, last = one(carry, (x[:, full * window :], y[:, full * window :]))
@@ -302,7 +298,8 @@ class JaxWindowSteps:
 
     def store(self) -> None:
         m = self.model
-        if self.state is not None:
+        if self.state is not None and not any(v.is_deleted() for values in self.state for v in values):
+            # (deleted: a Ctrl-C landed inside a step that had taken the buffers; the model keeps its last epoch)
             for variables, values in zip((m.trainable_variables, m.non_trainable_variables, m.optimizer.variables),
                                          self.state):
                 for variable, value in zip(variables, values):
@@ -316,3 +313,7 @@ class JaxWindowSteps:
         self.state, parts = self._train(self.state, x, y)
         logs = {k: np.concatenate([np.asarray(p[k]).reshape(-1) for p in parts]) for k in parts[0]}
         return [({k: float(v[i]) for k, v in logs.items()}, size) for i, size in enumerate(self.sizes)]
+
+
+__all__ = ["BACKENDS", "EXTRAS", "JaxWindowSteps", "choose", "configure", "configure_for_run", "jit_compile",
+           "run_backend", "set_jit", "threads"]
