@@ -123,3 +123,22 @@ def test_evaluation_reuses_fit_validation_only_where_it_is_the_same_number(tmp_p
     fresh = model.evaluate(data.x_val, data.y_val, verbose=0, return_dict=True)
     assert metrics["val"]["loss"] == pytest.approx(fresh["loss"], rel=1e-5)
     assert metrics["val"]["accuracy"] == pytest.approx(fresh["accuracy"])
+
+
+@pytest.mark.parametrize("threads, slot", [(1, "0"), (1, "1"), (2, "0"), (64, "0")])
+def test_jax_threads_confine_the_process_to_that_many_cpus(threads, slot):
+    """XLA sizes its CPU pool from the CPUs the process may use: --threads N confines it to N of them (sweep
+    worker k to its own ones), one thread also turns Eigen's pool off; and XLA accepts the flags (an unknown
+    one aborts the process)."""
+    import os
+
+    code = ("import os; from nnlab.training import backend; info = backend.configure(backend='jax', "
+            f"num_threads={threads}); import jax.numpy as jnp; float(jnp.ones(3).sum()); "
+            "print(sorted(os.sched_getaffinity(0)), os.environ.get('XLA_FLAGS', ''))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "NNLAB_CPU_SLOT": slot, "XLA_FLAGS": ""})
+    assert result.returncode == 0, result.stderr
+    cpus = sorted(os.sched_getaffinity(0))
+    start = int(slot) * threads % len(cpus)
+    want = (cpus * 2)[start : start + threads] if threads < len(cpus) else cpus
+    assert result.stdout.strip() == f"{want} {'--xla_cpu_multi_thread_eigen=false' if threads == 1 else ''}".strip()

@@ -554,7 +554,8 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
         if backend:
             cmd += ["--backend", backend]
         with (logs / f"{worker}.log").open("ab") as log:
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent))
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                                          env={**os.environ, "NNLAB_CPU_SLOT": str(i)}))  # JAX trials: which CPUs
     started = time.time()
     status = "interrupted"
     try:

@@ -146,10 +146,8 @@ def _configure_jax(device: str, deterministic: bool, num_threads: int | None) ->
         os.environ["JAX_PLATFORMS"] = "cpu"
     fresh = "jax" not in sys.modules  # XLA reads its flags when JAX starts
     flags = os.environ.get("XLA_FLAGS", "").split()
-    if num_threads == 1:
-        flags += ["--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"]
-    elif num_threads:
-        flags += [f"intra_op_parallelism_threads={num_threads}"]
+    if num_threads and fresh:
+        flags += _limit_cpus(num_threads)
     if deterministic:
         flags += ["--xla_gpu_deterministic_ops=true"]  # XLA on CPU is deterministic already
     if flags:
@@ -174,6 +172,18 @@ def _configure_jax(device: str, deterministic: bool, num_threads: int | None) ->
     return {"used": "gpu" if gpus else "cpu", "gpus": [str(d) for d in gpus], "jax": jax.__version__,
             "jaxlib": importlib.metadata.version("jaxlib"), "threads": num_threads if fresh else None,
             "compilation_cache": cache or os.environ.get("JAX_COMPILATION_CACHE_DIR")}
+
+
+def _limit_cpus(num_threads: int) -> list[str]:
+    """XLA has no thread-count flag: its CPU thread pool is as large as the CPUs the process may run on. So
+    the process is confined to `num_threads` of them; sweep workers (NNLAB_CPU_SLOT = the worker's number)
+    take consecutive, different ones. One thread also turns off Eigen's own threads. Returns XLA flags."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if 0 < num_threads < len(cpus):
+        slot = os.environ.get("NNLAB_CPU_SLOT", "0")
+        start = (int(slot) if slot.isdigit() else 0) * num_threads % len(cpus)
+        os.sched_setaffinity(0, (cpus * 2)[start : start + num_threads])
+    return ["--xla_cpu_multi_thread_eigen=false"] if num_threads == 1 else []
 
 
 def _hide_tensorflow() -> None:
