@@ -138,3 +138,17 @@ def test_report_and_runs_show_the_sweep(sweep):
     assert sweep_dir.name in listing.stdout and run_id in listing.stdout
     trial_report = nnlab("report", run_id, "--no-html", env=env)
     assert trial_report.returncode == 0 and run_id in trial_report.stdout
+
+
+def test_a_jax_sweep_runs_its_trials_on_jax(tmp_path, runs_dir):
+    """Each trial is a fresh JAX process with NNLAB_THREADS set (here all cores: one worker)."""
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=1))
+    result = nnlab("sweep", str(base), "model.hidden=[4],[8]", "--backend", "jax", "--workers", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    sweep_dir = next((runs_dir / "sweeps").iterdir())
+    with (sweep_dir / aggregate.TRIALS).open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["completed", "completed"], rows
+    for row in rows:
+        meta = runs.read_json(runs_dir / row["run_id"] / runs.META)
+        assert meta["device"]["backend"] == "jax" and meta["sweep"]["threads"] == os.cpu_count()
