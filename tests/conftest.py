@@ -52,6 +52,20 @@ def tiny_digits_config(**train) -> dict:
     }
 
 
+def pretend_interrupted(run_dir: Path, epochs: int | None = None) -> dict:
+    """Make a finished run look stopped (status `interrupted`), planned for `epochs` epochs when given, as a
+    kill after its last checkpoint would leave it; returns its meta.json as it was."""
+    import json
+
+    if epochs is not None:
+        resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        resolved["train"]["epochs"] = epochs
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    return meta
+
+
 def nnlab(*args: str, env: dict | None = None, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the CLI the way a user types it, in a fresh process; returns code, stdout and stderr."""
     full_env = {**os.environ, **(env or {})}

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import nnlab, tiny_digits_config, write_config
+from conftest import nnlab, pretend_interrupted, tiny_digits_config, write_config
 from test_train import history, only_run
 
 # Runs the CLI in-process, then says which heavy modules it loaded.
@@ -65,12 +65,8 @@ def test_resume_on_the_other_backend_updates_versions_and_chooses_its_own_jit(tm
     config = write_config(tmp_path / "tiny.yaml", {**tiny_digits_config(epochs=1), "backend": "tensorflow"})
     assert nnlab("train", str(config)).returncode == 0
     run_dir = only_run(runs_dir)
-    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    resolved["train"]["epochs"] = 2
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
-    meta = json.loads((run_dir / "meta.json").read_text())
+    meta = pretend_interrupted(run_dir, epochs=2)
     assert meta["device"]["jit_compile"] is False and "tensorflow" in meta["versions"]
-    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
 
     result = probe("train", "--resume", run_dir.name, "--backend", "jax", env={"KERAS_BACKEND": "tensorflow"})
     assert result.returncode == 0 and succeeded(result), result.stderr

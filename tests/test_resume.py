@@ -9,9 +9,7 @@ import signal
 import subprocess
 import time
 
-import yaml
-
-from conftest import NNLAB, nnlab, tiny_digits_config, write_config
+from conftest import NNLAB, nnlab, pretend_interrupted, tiny_digits_config, write_config
 from test_train import history, only_run
 
 
@@ -107,12 +105,7 @@ def test_early_stopping_patience_carries_over_a_resume(tmp_path, runs_dir):
         early_stopping={"monitor": "val_loss", "patience": 3, "min_delta": 0.5}))
     assert nnlab("train", str(config)).returncode == 0
     run_dir = only_run(runs_dir)
-    # Make it look like a 10-epoch run interrupted after epoch 2.
-    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
-    resolved["train"]["epochs"] = 10
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved))
-    meta = json.loads((run_dir / "meta.json").read_text())
-    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    pretend_interrupted(run_dir, epochs=10)  # a 10-epoch run interrupted after epoch 2
     assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["callbacks"][0]["wait"] == 1
 
     result = nnlab("train", "--resume", "latest")
@@ -145,8 +138,7 @@ def test_resume_after_early_stop_trains_no_further(tmp_path, runs_dir):
         early_stopping={"monitor": "val_loss", "patience": 1, "min_delta": 0.5, "restore_best_weights": True}))
     assert nnlab("train", str(config)).returncode == 0
     run_dir = only_run(runs_dir)
-    meta = json.loads((run_dir / "meta.json").read_text())
-    (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    pretend_interrupted(run_dir)
     result = nnlab("train", "--resume", "latest")
     assert result.returncode == 0, result.stderr
     assert "epoch 3" not in result.stdout
