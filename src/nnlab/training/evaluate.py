@@ -14,7 +14,7 @@ from nnlab import metrics, runs
 from nnlab.config import ExperimentConfig
 from nnlab.datasets.base import Dataset
 from nnlab.training.callbacks import NNLAB_LOGS
-from nnlab.training.fit import loss_name, split_targets
+from nnlab.training.fit import eval_batch_size, loss_name, split_targets
 
 
 def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir: Path,
@@ -45,7 +45,7 @@ def score_split(model: keras.Model, config: ExperimentConfig, dataset: Dataset, 
     `keras_scores` already known (fit's last validation) are used instead of another model.evaluate pass.
     """
     x, y = dataset.splits()[split]
-    batch_size = max(config.train.batch_size, 256)
+    batch_size = eval_batch_size(config.train)
     if keras_scores is None:
         y_fit = split_targets(model, dataset, split, y, loss_name(config.train, dataset.task))
         keras_scores = model.evaluate(x, y_fit, batch_size=batch_size, verbose=0, return_dict=True)

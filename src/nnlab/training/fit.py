@@ -70,6 +70,12 @@ def split_targets(model: keras.Model, dataset: Dataset, split: str, y: np.ndarra
     return {"output": y, FRAME_HEAD: dataset.frame_labels[split]} if has_frame_head(model) else y
 
 
+def eval_batch_size(train: TrainConfig) -> int:
+    """The batch size of fit's validation and of evaluation: larger than training's (no gradients are kept), and
+    the same in both, so a compiled backend (JAX) builds the evaluation step once for both."""
+    return max(train.batch_size, 256)
+
+
 def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
     return math.ceil(len(dataset.x_train) / batch_size)
 
@@ -184,6 +190,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
             initial_epoch=initial_epoch,
             shuffle=train.shuffle,
             validation_data=(dataset.x_val, split_targets(model, dataset, "val", dataset.y_val, loss)),
+            validation_batch_size=eval_batch_size(train),
             callbacks=callbacks,
             class_weight=class_weights(train, dataset),
             verbose=0,

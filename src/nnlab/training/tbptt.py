@@ -173,6 +173,8 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
     Validation evaluates the ordinary model on whole sequences: the same numbers as the windows joined
     (a stateful pass carries the state exactly; tests/test_tbptt.py), in far fewer calls.
     """
+    from nnlab.training.fit import eval_batch_size
+
     train = config.train
     window, batch_size = train.tbptt.window, train.batch_size
     twin = twin or stateful_twin(model, config, dataset)
@@ -204,7 +206,7 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
         finally:
             trainer.store()
         model.set_weights(model_weights(twin))
-        val = model.evaluate(dataset.x_val, dataset.y_val, batch_size=max(batch_size, 256), verbose=0, return_dict=True)
+        val = model.evaluate(dataset.x_val, dataset.y_val, batch_size=eval_batch_size(train), verbose=0, return_dict=True)
         logs.update({f"val_{k}": float(v) for k, v in val.items()})
         _copy_optimizer(twin, model)  # the checkpoint saves the model with this optimizer state
         callback_list.on_epoch_end(epoch, logs)
