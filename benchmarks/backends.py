@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 CASES = {
     "digits_mlp": ("configs/digits_mlp.yaml", [], []),
     "pulse_gru": ("configs/pulse_gru.yaml", ["train.epochs=8"], []),
-    "addition_lstm": ("configs/addition_lstm.yaml", ["data.n=10000", "train.epochs=4", "train.early_stopping=null"],
+    "addition_lstm": ("configs/addition_lstm.yaml", ["data.n=10000", "train.epochs=8", "train.early_stopping=null"],
                       ["train.early_stopping=null"]),
     "mnist56_cnn": ("configs/mnist56_cnn.yaml", ["data.augment=null", "train.epochs=6"], ["data.augment=null"]),
     "mnist56_cnn_aug": ("configs/mnist56_cnn.yaml", ["train.epochs=6"], []),
