@@ -141,7 +141,7 @@ def test_report_and_runs_show_the_sweep(sweep):
 
 
 def test_a_jax_sweep_runs_its_trials_on_jax(tmp_path, runs_dir):
-    """Each trial is a fresh JAX process with NNLAB_THREADS set (here all cores: one worker)."""
+    """Each trial is a fresh JAX process with NNLAB_THREADS set (here every usable core: one worker)."""
     base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=1))
     result = nnlab("sweep", str(base), "model.hidden=[4],[8]", "--backend", "jax", "--workers", "1")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -151,4 +151,4 @@ def test_a_jax_sweep_runs_its_trials_on_jax(tmp_path, runs_dir):
     assert [r["status"] for r in rows] == ["completed", "completed"], rows
     for row in rows:
         meta = runs.read_json(runs_dir / row["run_id"] / runs.META)
-        assert meta["device"]["backend"] == "jax" and meta["sweep"]["threads"] == os.cpu_count()
+        assert meta["device"]["backend"] == "jax" and meta["sweep"]["threads"] == aggregate.default_threads(1)
