@@ -7,7 +7,7 @@ import pytest
 
 from nnlab.datasets import DATASETS, addition, base
 from nnlab.datasets.mnist import load_mnist, load_mnist56, read_idx
-from nnlab.errors import DataNotFoundError
+from nnlab.errors import ConfigError, DataNotFoundError
 
 from conftest import make_digit_images, write_idx
 
@@ -90,3 +90,47 @@ def test_digits_split_is_stratified_and_seeded():
     a, b = DATASETS.get("digits").fn(seed=3), DATASETS.get("digits").fn(seed=3)
     assert np.array_equal(a.y_val, b.y_val)
     assert np.bincount(a.y_val).min() >= 30 and a.x_train.shape[1:] == (8, 8, 1)
+
+
+# Uneven classes, ties between remainders, shares that round up and down, two-member classes.
+SPLIT_LABELS = {
+    "digits": None,
+    "uneven": np.repeat(np.arange(5), [2, 3, 7, 11, 40]),
+    "ties": np.repeat(np.array([4, 9, 1]), [5, 5, 5]),
+    "strings": np.array(list("abcab" * 9 + "cc")),
+}
+
+
+@pytest.mark.parametrize("labels", SPLIT_LABELS)
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.37, 0.5])
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("stratify", [True, False])
+def test_split_off_is_scikit_learns_train_test_split(labels, fraction, seed, stratify):
+    """nnlab splits in numpy (importing scikit-learn costs a run ~0.9 s) and keeps its exact splits."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    y = load_digits().target if labels == "digits" else SPLIT_LABELS[labels]
+    x = np.arange(len(y) * 3, dtype="float32").reshape(len(y), 3)
+    try:
+        expected = train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y if stratify else None)
+    except ValueError:  # too few examples for a class on one side: nnlab says so in one line
+        with pytest.raises(ConfigError, match=r"^data.val_split: a stratified split"):
+            base.split_off(x, y, fraction, seed, stratify)
+        return
+    got = base.split_off(x, y, fraction, seed, stratify)
+    for mine, theirs in zip(got, expected, strict=True):
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
+
+
+def test_digits_are_scikit_learns_load_digits_split_as_before():
+    """The loader reads scikit-learn's bundled file itself: the same images, labels and split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x, y = (bunch.images / 16.0).astype("float32")[..., None], bunch.target.astype("int32")
+    expected = train_test_split(x, y, test_size=0.2, random_state=5, stratify=y)
+    data = DATASETS.get("digits").fn(seed=5)
+    for mine, theirs in zip((data.x_train, data.x_val, data.y_train, data.y_val), expected, strict=True):
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)

@@ -160,7 +160,8 @@ def load_har(n_train=None, n_val=None, val_split=0.1, seed=0, path=None, synthet
         meta = {"source": "real", "format": "course h5", "path": str(found[1])}
     elif found:
         x, y = read_wisdm(found[1], window, stride)
-        x_train, x_test, y_train, y_test = split_off(x, y, test_split, seed, stratify=_can_stratify(y))
+        x_train, x_test, y_train, y_test = split_off(x, y, test_split, seed, stratify=_can_stratify(y),
+                                                      key="data.test_split")
         arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
         meta = {"source": "real", "format": "WISDM raw text", "path": str(found[1]), "window": window,
                 "stride": stride or window}
