@@ -46,6 +46,12 @@ def one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message for a one-line error: its first line (its type's name if it has no text)."""
+    text = str(exc).strip()
+    return one_line(text.splitlines()[0] if text else type(exc).__name__, limit)
+
+
 def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
     """A piece of user input for an error message: repr'd, on one line, never longer than `limit`."""
     if isinstance(value, (dict, list, tuple)) and len(value) > 20:

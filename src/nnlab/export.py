@@ -18,7 +18,7 @@ from typing import TextIO
 import numpy as np
 
 from nnlab import runs
-from nnlab.errors import ConfigError, RunFailedError
+from nnlab.errors import ConfigError, RunFailedError, first_line
 
 FORMATS = ("keras", "savedmodel", "onnx")
 DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "onnx": "model.onnx"}
@@ -121,7 +121,7 @@ def _savedmodel(model, model_path: Path, artifact: Path, x: np.ndarray) -> list[
     try:
         model.export(str(artifact), format="tf_saved_model", verbose=False)
     except Exception as exc:  # a layer or signature the exporter cannot trace
-        raise ConfigError(f"--format savedmodel: Keras cannot export this model: {_first_line(exc)}") from None
+        raise ConfigError(f"--format savedmodel: Keras cannot export this model: {first_line(exc, 300)}") from None
     loaded = tf.saved_model.load(str(artifact))  # kept in a name: its variables die with it
     served = loaded.serve(tf.constant(x))
     return _outputs({k: v.numpy() for k, v in served.items()} if isinstance(served, dict) else
@@ -142,14 +142,9 @@ def _onnx(model, model_path: Path, artifact: Path, x: np.ndarray) -> list[np.nda
             model.export(str(artifact), format="onnx", verbose=False)
         session = onnxruntime.InferenceSession(str(artifact), providers=["CPUExecutionProvider"])
     except Exception as exc:  # an op the converter lacks, or a graph onnxruntime cannot run
-        raise ConfigError(f"--format onnx: this model does not convert: {_first_line(exc)}") from None
+        raise ConfigError(f"--format onnx: this model does not convert: {first_line(exc, 300)}") from None
     feeds = {session.get_inputs()[0].name: x.astype("float32")}
     return _outputs(session.run(None, feeds))
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 __all__ = ["FORMATS", "TOLERANCE", "export_run"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from nnlab import runs
 from nnlab.config import ComponentConfig
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, first_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 OUT_SUFFIXES = (".csv", ".npy")
@@ -101,9 +101,9 @@ def read_npy(path: Path) -> np.ndarray:
         if "allow_pickle" in str(exc):
             raise ConfigError(f"{path}: holds a pickled (object) array; nnlab never unpickles inputs "
                               "(save a numeric array with np.save)") from None
-        raise ConfigError(f"{path}: not a .npy array ({_first_line(exc)})") from None
+        raise ConfigError(f"{path}: not a .npy array ({first_line(exc)})") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({_first_line(exc)})") from None
+        raise ConfigError(f"{path}: cannot read ({first_line(exc)})") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
         raise ConfigError(f"{path}: expected numbers, got an array of {getattr(array, 'dtype', type(array))}")
     return array.astype("float32")
@@ -320,11 +320,6 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 __all__ = ["ImageFormat", "fit_inputs", "image_format", "output_rows", "predict_run", "read_inputs"]

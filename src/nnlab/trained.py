@@ -9,7 +9,7 @@ from typing import Any
 
 from nnlab import runs
 from nnlab.config import ExperimentConfig, load_config
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, first_line
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,7 @@ def load_model(run: TrainedRun, device: str = "auto", backend_name: str | None =
     try:
         return keras.models.load_model(run.model_path, compile=False)
     except (OSError, ValueError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{run.model_path}: cannot load the model: {first}") from None
+        raise ConfigError(f"{run.model_path}: cannot load the model: {first_line(exc)}") from None
 
 
 __all__ = ["TrainedRun", "load_model", "open_run"]

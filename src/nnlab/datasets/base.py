@@ -15,7 +15,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 from pydantic import Field
 
-from nnlab.errors import ConfigError, DataNotFoundError, one_line
+from nnlab.errors import ConfigError, DataNotFoundError, first_line, one_line
 from nnlab.registry import Params, Registry
 from nnlab.runs import atomic_path, cache_root
 
@@ -246,8 +246,7 @@ def read_h5(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def _unreadable(path: Path, expected: str, exc: BaseException) -> ConfigError:
-    detail = one_line(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 100)
-    return ConfigError(f"{path}: not {expected} ({detail})")
+    return ConfigError(f"{path}: not {expected} ({first_line(exc, 100)})")
 
 
 # ---------------------------------------------------------------------------------------------

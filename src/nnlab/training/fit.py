@@ -13,7 +13,7 @@ import numpy as np
 from nnlab import runs
 from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
 from nnlab.datasets.base import Dataset, one_hot
-from nnlab.errors import ConfigError, RunDamagedError, RunFailedError
+from nnlab.errors import ConfigError, RunDamagedError, RunFailedError, first_line
 from nnlab.models.base import FRAME_HEAD, has_frame_head
 from nnlab.runs import read_history
 from nnlab.training import backend
@@ -119,7 +119,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
     try:
         optimizer = make_optimizer(train, _steps(train, dataset))
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"train.optimizer: {_first_line(exc)}") from None
+        raise ConfigError(f"train.optimizer: {first_line(exc)}") from None
     if train.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("train.tensorboard: true needs the tensorboard package (pip install tensorboard)")
     loss = loss_name(train, dataset.task)  # loss and metric names were checked by config.check_keras_names
@@ -260,7 +260,3 @@ def load_checkpoint(run_dir: Path) -> tuple[keras.Model | None, dict[str, Any] |
         return model, candidate
     raise RunDamagedError(f"{Path(run_dir) / runs.CHECKPOINT}: cannot resume: {'; '.join(problems)}")
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
