@@ -8,12 +8,9 @@ overridden: the model is already trained. Nothing the run folder held before is 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import sys
 import tempfile
-import time
-from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -79,7 +76,7 @@ def evaluate_run(ref: str, overrides: list[str] | tuple[str, ...] = (), *, split
             "overrides": list(overrides),
             "model": run.model_path.relative_to(run.run_dir).as_posix(),
             "note": run.note,
-            "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "created": runs.now_iso(),
             "task": dataset.task,
             "data": {**dataset.meta, "name": run.config.data.name},
             "config_data": run.config.data.model_dump(mode="json"),
@@ -121,15 +118,11 @@ def _mkdir(folder: Path) -> Path:
 
 
 def _publish(folder: Path, parent: Path, split: str) -> Path:
-    """Rename the finished temporary folder to `<stamp>-<split>-<4 hex>` (never onto an existing one)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for _ in range(100):
-        final = parent / f"{stamp}-{split}-{secrets.token_hex(2)}"
-        if not final.exists():
-            os.rename(folder, final)
-            return final
-        time.sleep(0.01)
-    raise RuntimeError(f"{parent}: cannot find a free evaluation folder name")
+    """Rename the finished temporary folder to `<stamp>-<split>-<4 hex>`: the name is taken by an exclusive
+    mkdir first (never onto an existing evaluation), then the rename replaces that empty folder."""
+    final = runs.create_run_dir(parent, split)
+    os.replace(folder, final)
+    return final
 
 
 __all__ = ["SPLITS", "check_data_overrides", "evaluate_run"]

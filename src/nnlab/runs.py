@@ -194,7 +194,8 @@ def check_runs_dir(runs_dir: str | Path) -> Path:
 
 
 def create_run_dir(runs_dir: str | Path, name: str) -> Path:
-    """Make `runs_dir/<YYYYMMDD-HHMMSS>-<name>-<4 hex>/` with an exclusive mkdir (never collides)."""
+    """Make `runs_dir/<YYYYMMDD-HHMMSS>-<name>-<4 hex>/` with an exclusive mkdir (never collides); runs and
+    evaluations are named so."""
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
