@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from conftest import copy_run, nnlab
 from nnlab import runs
 from nnlab.cli.main import app
+from nnlab.reports.summary import read_evaluations
 
 
 def invoke(*args: str):
@@ -58,7 +59,7 @@ def test_a_data_override_writes_a_second_evaluation_and_the_report_shows_both(tr
     result = invoke("evaluate", str(run_dir), "data.n_val=40", "--split", "val")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1] == "val split: 40 examples of digits (real data, overrides data.n_val=40)"
-    first, second = sorted((run_dir / "evaluations").iterdir())
+    first, second = (e.folder for e in read_evaluations(run_dir))  # oldest first, even within one second
     assert runs.read_json(second / "evaluation.json")["overrides"] == ["data.n_val=40"]
     assert runs.read_json(second / "evaluation.json")["data"]["sizes"] == {"train": 200, "val": 40}
     matrix = (second / "confusion_matrix.csv").read_text().splitlines()
@@ -139,3 +140,15 @@ def test_the_pulse_model_is_scored_on_longer_sequences_than_it_was_trained_on(tr
     with np.load(folder / "predictions.npz") as data:
         assert data["val_y_pred"].shape == (10, 80, 1)
     assert (folder / "plots" / "predictions_val.png").is_file()
+
+
+def test_evaluations_made_within_one_second_are_listed_oldest_first(tmp_path):
+    """Folder names stop at the second and end in random hex; the record's write time breaks the tie."""
+    import os
+
+    for name, written in (("20261126-101500-val-ffff", 1), ("20261126-101500-val-0000", 2),
+                          ("20261126-101459-val-9999", 3)):
+        runs.write_json(tmp_path / "evaluations" / name / "evaluation.json", {"split": "val"})
+        os.utime(tmp_path / "evaluations" / name / "evaluation.json", ns=(written * 10**9, written * 10**9))
+    assert [e.id for e in read_evaluations(tmp_path)] == [
+        "20261126-101459-val-9999", "20261126-101500-val-ffff", "20261126-101500-val-0000"]

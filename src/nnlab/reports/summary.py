@@ -222,7 +222,9 @@ def read_evaluations(run_dir: str | Path) -> list[EvaluationSummary]:
     if not parent.is_dir():
         return []
     found = []
-    for folder in sorted(p for p in parent.iterdir() if not p.name.startswith(".") and (p / runs.EVALUATION).is_file()):
+    folders = [p for p in parent.iterdir() if not p.name.startswith(".") and (p / runs.EVALUATION).is_file()]
+    # Names are <stamp to the second>-<split>-<random hex>: within one second, the record's write time orders them.
+    for folder in sorted(folders, key=lambda p: (p.name[:15], (p / runs.EVALUATION).stat().st_mtime_ns)):
         record = runs.read_json(folder / runs.EVALUATION)
         split = record.get("split", "val")
         metrics_path, report_path, examples_path = (folder / n for n in (runs.METRICS, runs.CLASS_REPORT, runs.EXAMPLES))
