@@ -225,7 +225,7 @@ def set_jit(model) -> bool:
 @contextlib.contextmanager
 def _keras_without_sklearn():
     """Import Keras without scikit-learn: Keras imports it (with SciPy, ~0.7 s) only for its scikit-learn
-    wrappers, which nnlab does not use. nnlab's own loaders import scikit-learn when they need it."""
+    wrappers, which nnlab does not use (nor do its loaders: `datasets.base.split_off`)."""
     if "keras" in sys.modules or "sklearn" in sys.modules:
         yield
         return
