@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The report tests render report.html in Debian's headless Chromium (root on a fresh machine installs it).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test bench install clean
+.PHONY: demo test golden bench install clean
 
 install: $(STAMP) $(CHROMIUM)
 
@@ -24,11 +24,17 @@ demo: $(STAMP)
 	$(BIN)/nnlab train configs/digits_mlp.yaml
 
 # The end-to-end tests (train, resume, evaluate, inspect, truncated BPTT, backends) run again on JAX.
-JAX_TESTS := tests/test_train.py tests/test_resume.py tests/test_evaluate.py tests/test_tbptt.py tests/test_backend.py tests/test_inspect_sequences.py
+JAX_TESTS := tests/test_train.py tests/test_resume.py tests/test_evaluate.py tests/test_tbptt.py tests/test_backend.py tests/test_inspect_sequences.py \
+	tests/test_golden_runs.py
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n 2  # two workers: most of the time is TensorFlow starting in subprocesses
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -n 2 $(JAX_TESTS)
+
+# Rewrite tests/golden_runs.json on both backends: only when a change is meant to move the numbers (say why in the commit).
+golden: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:xdist tests/test_golden_runs.py -k stored_numbers --update-golden
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:xdist tests/test_golden_runs.py -k stored_numbers --update-golden
 
 # TensorFlow vs JAX, nnlab vs plain Keras, interleaved; BENCH_ARGS=--full for the full-length runs.
 NNLAB_DATA_DIR ?= ../shared/datasets

@@ -20,6 +20,11 @@ CONFIGS = REPO / "configs"
 NNLAB = [sys.executable, "-m", "nnlab.cli.main"]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden_runs.json for this backend (make golden) instead of comparing")
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Point every nnlab folder into tmp_path, so tests never see the user's runs, caches or data."""

@@ -48,6 +48,9 @@ def test_jax_run_never_imports_tensorflow_and_records_its_versions(tmp_path, run
     device = meta["device"]
     assert (device["backend"], device["used"], device["jit_compile"], device["threads"]) == ("jax", "cpu", True, 1)
     assert {"jax", "jaxlib", "keras"} <= set(meta["versions"]) and "tensorflow" not in meta["versions"]
+    # What the numbers depend on beyond the config: one CPU (NNLAB_THREADS=1 confines JAX), XLA's flags.
+    assert device["cpus"] == 1 and device["machine"] and "cpu" in device
+    assert "--xla_cpu_multi_thread_eigen=false" in device["environment"]["XLA_FLAGS"]
     cache = tmp_path / "cache" / "jax"  # NNLAB_CACHE_DIR (conftest): the next run of this model skips compiling
     assert device["compilation_cache"] == str(cache) and any(cache.glob("jit_*"))
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["backend"] == "jax"  # --backend beats $KERAS_BACKEND

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from conftest import nnlab
 from fake_runs import base_config, make_run
@@ -127,3 +128,43 @@ def test_comparison_file_name_stays_short():
     assert comparison_file_name([A, B]) == f"compare-{A}_{B}.html"
     name = comparison_file_name([A] * 9)
     assert name.startswith(f"compare-{A}_and_8_more-") and len(name) < 80
+
+
+def _set_device(run_dir, **device):
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["device"].update(device)
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+
+
+def test_compare_same_config_and_seed_different_numbers_points_at_the_differing_entry(runs_dir):
+    two_runs(runs_dir, lambda c: None)  # one config and seed; B's numbers differ
+    _set_device(runs_dir / A, threads=1, deterministic=True, cpus=1)
+    _set_device(runs_dir / B, threads=2, deterministic=True, cpus=1)
+
+    result = nnlab("compare", A, B)
+
+    assert result.returncode == 0, result.stderr
+    out = lines(result.stdout)
+    assert """\
+environment differences (1)
+entry (meta.json)   A   B
+─────────────────────────
+device.threads      1   2
+
+same config and seed, different numbers: they ran with different device.threads
+""" in out
+    html = (runs_dir / f"compare-{A}_{B}.html").read_text()
+    assert "Environment differences" in html and '<tr class="diff"><td>device.threads</td><td>1</td><td>2</td></tr>' in html
+
+
+def test_compare_says_when_nothing_recorded_explains_different_numbers(runs_dir, tmp_path):
+    two_runs(runs_dir, lambda c: None)
+    result = nnlab("compare", A, B, "--out", str(tmp_path / "same.html"))
+    assert "environment differences" not in result.stdout
+    assert ("same config, seed and recorded environment, different numbers: something not recorded differs (ops "
+            "that are not deterministic: set train.deterministic: true; or the data files changed)") in result.stdout
+    # Equal numbers, or different configs: nothing to explain.
+    comparison = compare_runs([read_run(runs_dir / A), read_run(runs_dir / A)])
+    assert comparison.reproducibility_note() is None
+    make_run(runs_dir, C, "multiclass", config={**base_config("multiclass", "shapes"), "seed": 1}, metric_shift=0.1)
+    assert compare_runs([read_run(runs_dir / A), read_run(runs_dir / C)]).reproducibility_note() is None

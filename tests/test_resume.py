@@ -163,3 +163,25 @@ def test_checkpoints_at_most_every_checkpoint_every_seconds_and_after_the_last_e
         assert saved == expected
         assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3, 4]
         assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["epoch"] == 4
+
+
+def test_a_checkpoint_keeps_the_random_state_and_refuses_a_damaged_one(tmp_path):
+    import random
+
+    import numpy as np
+    import pytest
+
+    from nnlab.errors import RunDamagedError
+    from nnlab.training.callbacks import random_state, restore_random_state
+
+    np.random.seed(5)
+    random.seed(5)
+    saved = json.loads(json.dumps(random_state()))  # as state.json holds it
+    expected = (np.random.permutation(10).tolist(), random.random())
+    np.random.seed(6)
+    random.seed(6)
+    restore_random_state(saved, tmp_path / "state.json")
+    assert (np.random.permutation(10).tolist(), random.random()) == expected
+    saved["numpy"]["keys"] = [1, 2, 3]
+    with pytest.raises(RunDamagedError, match=r"state.json: cannot resume: its random state is damaged \(IndexError\)"):
+        restore_random_state(saved, tmp_path / "state.json")

@@ -42,13 +42,14 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
     config = config.model_copy(update={"backend": name})
     _phase("starting Keras")
     with timer("backend"):  # mostly the import of Keras and its backend
-        device_info = backend.configure(device, backend=name, seed=config.seed,
-                                        deterministic=config.train.deterministic, num_threads=threads)
-    check_keras_names(config, source)
+        device_info = backend.configure(device, backend=name, deterministic=config.train.deterministic,
+                                        num_threads=threads)
+    check_keras_names(config, source)  # draws from Python's `random` (Keras initializers): before seeding
     from nnlab.training.fit import compile_model
 
     with _about(source):
         _phase(f"loading data ({config.data.name})")
+        backend.seed_everything(config.seed)  # the run's random stream starts here, and only here
         with timer("data"):
             dataset = datasets.load(config.data)
         _phase(f"building the model ({config.model.name})")

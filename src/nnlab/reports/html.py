@@ -387,6 +387,18 @@ def comparison_config_section(comparison: Comparison) -> Section:
     return Section("config", "Config differences", head + diff + full)
 
 
+def comparison_environment_section(comparison: Comparison) -> Section | None:
+    """The meta.json entries (backend, versions, threads, ...) that differ, and what they explain."""
+    note = comparison.reproducibility_note()
+    if not comparison.environment_differing and not note:
+        return None
+    rows = [[key, *(_cell(v) for v in comparison.environment_values(key))] for key in comparison.environment_differing]
+    body = f"<p><strong>{esc(note)}</strong></p>" if note else ""
+    if rows:
+        body += table(["entry (meta.json)", *comparison.labels], rows, numeric_from=99, row_classes=["diff"] * len(rows))
+    return Section("environment", "Environment differences", body)
+
+
 def comparison_metrics_section(comparison: Comparison) -> Section:
     rows = [[split, name, *(v if v is not None else "-" for v in values)]
             for split, name, values in comparison.metric_rows()]
@@ -406,7 +418,8 @@ def comparison_curves_section(comparison: Comparison) -> Section | None:
 
 def comparison_sections(comparison: Comparison) -> list[Section]:
     candidates = [comparison_runs_section(comparison), comparison_config_section(comparison),
-                  comparison_metrics_section(comparison), comparison_curves_section(comparison)]
+                  comparison_environment_section(comparison), comparison_metrics_section(comparison),
+                  comparison_curves_section(comparison)]
     return [s for s in candidates if s is not None]
 
 

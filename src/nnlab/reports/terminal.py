@@ -196,6 +196,21 @@ def print_comparison(comparison: Comparison, console: Console, *, page_path: Pat
         console.print()
         console.print(Text(f"config differences: none (all {len(comparison.keys)} keys are equal)", style="bold"))
 
+    if comparison.environment_differing:
+        env_table = _table()
+        env_table.add_column("entry (meta.json)", style="bold yellow", no_wrap=True)
+        for label in labels:
+            env_table.add_column(label)
+        for key in comparison.environment_differing:
+            env_table.add_row(key, *(Text(_show(v), style="yellow") for v in comparison.environment_values(key)))
+        console.print()
+        console.print(Text(f"environment differences ({len(comparison.environment_differing)})", style="bold"),
+                      env_table)
+    note = comparison.reproducibility_note()
+    if note:
+        console.print()
+        console.print(Text(note, style="bold red"), soft_wrap=True)
+
     metrics = _table()
     metrics.add_column("split")
     metrics.add_column("metric")

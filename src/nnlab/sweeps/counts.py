@@ -17,7 +17,7 @@ def parameter_counts(sweep: Sweep, points: list[dict[str, Any]], device: str = "
     from nnlab.experiment import parameter_counts as count
     from nnlab.training import backend
 
-    backend.configure(device, backend=backend_name or sweep.base.get("backend"), seed=sweep.base.get("seed", 0))
+    backend.configure(device, backend=backend_name or sweep.base.get("backend"))
     specs: dict[str, Any] = {}
     out = []
     for params in points:

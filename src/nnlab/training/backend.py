@@ -15,12 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, one_line
 
 BACKENDS = ("tensorflow", "jax")
 DEVICES = ("auto", "cpu", "gpu")
 EXTRAS = {"tensorflow": "tf-cpu", "jax": "jax"}  # the pip extra that installs each backend
 THREADS_ENV = "NNLAB_THREADS"
+# Environment variables that change which kernels run or how they round: recorded in meta.json when set.
+NUMERIC_ENV = ("TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC", "TF_XLA_FLAGS", "XLA_FLAGS",
+               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
+               "JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES")
 
 
 def choose(requested: str | None = None, *, key: str = "backend") -> str:
@@ -77,16 +81,20 @@ def run_backend(run_dir: str | Path) -> str | None:
 def configure_for_run(run_dir: str | Path, backend: str | None = None, device: str = "auto", *,
                       seed: int = 0) -> dict[str, Any]:
     """`configure` for a command that loads a saved run (inspect, evaluate, predict, export): the run's own
-    backend unless `backend` (a --backend option) says otherwise; $KERAS_BACKEND/tensorflow for old runs."""
-    return configure(device, backend=backend or run_backend(run_dir), seed=seed)
+    backend unless `backend` (a --backend option) says otherwise; $KERAS_BACKEND/tensorflow for old runs.
+    Seeded with the run's seed, right away: nothing these commands do needs a later seeding point."""
+    info = configure(device, backend=backend or run_backend(run_dir))
+    seed_everything(seed)
+    return info
 
 
-def configure(device: str = "auto", *, backend: str | None = None, seed: int = 0, deterministic: bool = False,
+def configure(device: str = "auto", *, backend: str | None = None, deterministic: bool = False,
               num_threads: int | None = None) -> dict[str, Any]:
-    """Select the backend, device and thread pools, seed everything, make ops deterministic if asked.
+    """Select the backend, device and thread pools, make ops deterministic if asked; seeds nothing.
 
     Returns what was used (recorded as meta.json's `device`). Must run before Keras is imported;
-    called again in the same process it checks that the backend has not changed.
+    called again in the same process it checks that the backend has not changed. Seeding is
+    `seed_everything`, called by the caller right before the first step that draws random numbers.
     """
     if device not in DEVICES:
         raise ConfigError(f"--device: expected one of {', '.join(DEVICES)} (got {device!r})")
@@ -108,9 +116,36 @@ def configure(device: str = "auto", *, backend: str | None = None, seed: int = 0
             info.update(_configure_tensorflow(device, deterministic, num_threads))
         import keras
 
-    keras.utils.set_random_seed(seed)
     info["keras"] = keras.__version__
+    info.update(machine())
     return info
+
+
+def machine() -> dict[str, Any]:
+    """The hardware and settings a run's numbers depend on beyond the config: processor, the CPUs this process
+    may use (threads split reductions differently), and the numeric environment variables that are set."""
+    import platform
+
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    env = {name: one_line(os.environ[name], 300) for name in NUMERIC_ENV if os.environ.get(name)}
+    return {"machine": platform.machine(), "cpu": one_line(cpu, 200) or None, "cpus": cpus, "environment": env}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's `random`, NumPy's global generator and Keras's (the backend's) random state.
+
+    The one seeding point of a run: `experiment` calls it right before the data is loaded, after every
+    check, so that a check which happens to draw random numbers (instantiating a Keras initializer draws
+    a default seed from Python's `random`) cannot move the run's random stream. The golden runs
+    (tests/test_golden_runs.py) fail when something draws in between.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
 
 
 def _configure_tensorflow(device: str, deterministic: bool, num_threads: int | None) -> dict[str, Any]:
@@ -325,5 +360,5 @@ class JaxWindowSteps:
         return [({k: float(v[i]) for k, v in logs.items()}, size) for i, size in enumerate(self.sizes)]
 
 
-__all__ = ["BACKENDS", "EXTRAS", "JaxWindowSteps", "choose", "configure", "configure_for_run", "jit_compile",
-           "run_backend", "set_jit", "threads"]
+__all__ = ["BACKENDS", "EXTRAS", "JaxWindowSteps", "choose", "configure", "configure_for_run", "jit_compile", "machine",
+           "run_backend", "seed_everything", "set_jit", "threads"]

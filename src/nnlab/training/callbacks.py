@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import keras
 import numpy as np
 
 from nnlab import runs
+from nnlab.errors import RunDamagedError
 from nnlab.runs import append_history, read_checkpoint, write_history  # noqa: F401  (read_checkpoint: re-exported)
 
 # Epoch logs nnlab's callbacks add to Keras's own (not numbers model.evaluate returns).
@@ -57,6 +59,8 @@ class RunCheckpoint(keras.callbacks.Callback):
             for callback, state in zip(self.stateful, self.resume_state["callbacks"]):
                 for name, value in state.items():
                     setattr(callback, name, value)
+            if self.resume_state.get("random"):
+                restore_random_state(self.resume_state["random"], self.folder / "state.json")
             weights_file = self.resume_state.get("best_weights")
             if weights_file:
                 weights = read_weights(self.folder / weights_file)
@@ -100,7 +104,8 @@ class RunCheckpoint(keras.callbacks.Callback):
                 best_file = f"best-{epochs_done:04d}.npz"
                 with runs.atomic_path(self.folder / best_file) as tmp:
                     np.savez(tmp, *callback.best_weights)
-        state = {"epoch": epochs_done, "model": model_file, "best_weights": best_file, "callbacks": states}
+        state = {"epoch": epochs_done, "model": model_file, "best_weights": best_file, "callbacks": states,
+                 "random": random_state()}
         previous = read_checkpoint(self.run_dir) if (self.folder / "state.json").is_file() else None
         if previous and previous.get("epoch", epochs_done) < epochs_done:  # kept until this one is complete
             state["previous"] = {k: v for k, v in previous.items() if k != "previous"}
@@ -109,6 +114,27 @@ class RunCheckpoint(keras.callbacks.Callback):
         for old in self.folder.iterdir():
             if old.name not in keep and not old.name.startswith("."):
                 old.unlink()
+
+
+def random_state() -> dict[str, Any]:
+    """The global random states the next epoch draws from (JAX's and NumPy's data adapters shuffle with NumPy's
+    global generator), as JSON: a resume continues the same random stream as the run that was not stopped."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {"numpy": {"keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+            "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next}}
+
+
+def restore_random_state(state: dict[str, Any], source: Path) -> None:
+    """Put back what `random_state` recorded; RunDamagedError (one line) for a state that is not one."""
+    try:
+        n = state["numpy"]
+        np.random.set_state(("MT19937", np.asarray(n["keys"], dtype=np.uint32), int(n["pos"]), int(n["has_gauss"]),
+                             float(n["gauss"])))
+        p = state["python"]
+        random.setstate((int(p["version"]), tuple(int(v) for v in p["internal"]), p["gauss_next"]))
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+        raise RunDamagedError(f"{source}: cannot resume: its random state is damaged ({type(exc).__name__})") from None
 
 
 def _log_order(item: tuple[str, Any]) -> tuple[bool, bool]:
