@@ -360,7 +360,9 @@ _IDENTIFIER_KINDS = {"activation": "activations", "initializer": "initializers"}
 
 def check_keras_names(config: ExperimentConfig, source: str) -> None:
     """ConfigError naming the key, with a did-you-mean, for a name Keras does not know."""
-    import keras
+    from nnlab.training.backend import import_keras
+
+    keras = import_keras()
 
     def check(key: str, kind: str, module, name: Any) -> None:
         if not isinstance(name, str):
