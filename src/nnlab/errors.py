@@ -40,6 +40,10 @@ class RunFailedError(NnlabError):
     """The run itself failed (for example the loss became NaN). Exit code 1."""
 
 
+class RunPruned(NnlabError):
+    """A sweep's pruner stopped the run after an epoch: recorded as `pruned`, neither failed nor resumable."""
+
+
 def one_line(text: str, limit: int = 200) -> str:
     """`text` with line breaks and other control characters escaped, cut to `limit` characters."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)[: 2 * limit])

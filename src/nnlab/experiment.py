@@ -9,11 +9,11 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from nnlab import __version__, runs
 from nnlab.config import ComponentConfig, ExperimentConfig, check_keras_names, dump_yaml, load_config
-from nnlab.errors import ConfigError, shown
+from nnlab.errors import ConfigError, RunPruned, shown
 from nnlab.metrics import MAIN_METRIC
 
 
@@ -90,10 +90,13 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), 
 def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] | tuple[str, ...] = (),
                  runs_dir: str | Path | None = None, device: str = "auto", backend: str | None = None,
                  threads: int | None = None, dry_run: bool = False, command: list[str] | None = None,
-                 stream: TextIO | None = None, timer: Timer | None = None) -> Path | None:
-    """Train a validated config (what sweeps call per trial); `source` names where it came from.
+                 stream: TextIO | None = None, timer: Timer | None = None,
+                 on_start: Callable[[Path], None] | None = None, callbacks: list | tuple = ()) -> Path | None:
+    """Train a validated config (what a sweep's trial host calls per trial); `source` names where it came from.
 
     `backend` (--backend) wins over the config's `backend:`; `threads` (--threads) over $NNLAB_THREADS.
+    `on_start(run_dir)` is called once the run folder is made and claimed; `callbacks` (Keras callbacks) run
+    after nnlab's own at every epoch end.
     """
     stream = stream or sys.stdout
     timer = timer or Timer()
@@ -126,7 +129,9 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
         print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {_sizes(dataset)}, "
               f"{counts['total']:,} parameters, {device_info['backend']} on {device_info['used']})", file=stream,
               flush=True)
-        _run(model, config, dataset, run_dir, None, stream, timer)
+        if on_start is not None:
+            on_start(run_dir)
+        _run(model, config, dataset, run_dir, None, stream, timer, callbacks)
     return run_dir
 
 
@@ -189,14 +194,14 @@ def _stopped_early(state: dict[str, Any] | None) -> bool:
 
 
 def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[str, Any] | None, stream: TextIO,
-         timer: Timer) -> None:
+         timer: Timer, callbacks: list | tuple = ()) -> None:
     """Fit, evaluate, save and plot; the run's status says how it ended, whatever happens."""
     from nnlab.training.evaluate import evaluate
     from nnlab.training.fit import fit
 
     try:
         with timer("fit"):
-            history, checkpoint_s = fit(model, config, dataset, run_dir, state, stream)
+            history, checkpoint_s = fit(model, config, dataset, run_dir, state, stream, list(callbacks))
         timer.move("fit", "checkpoints", checkpoint_s)
         _phase("evaluating")
         with timer("evaluate"):
@@ -216,6 +221,9 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
                          main_metric=main_metric, timings_s=timer.table())
     except KeyboardInterrupt:
         runs.finish_meta(run_dir, "interrupted", reason="interrupted (resume with nnlab train --resume)")
+        raise
+    except RunPruned as exc:
+        runs.finish_meta(run_dir, "pruned", reason=str(exc))
         raise
     except BaseException as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -284,8 +292,9 @@ def _versions(device_info: dict[str, Any]) -> dict[str, str]:
 class Timer:
     """Seconds per phase of a run (start-up, backend, data, build, fit, checkpoints, evaluate, save, plots)."""
 
-    def __init__(self):
-        self.seconds: dict[str, float] = {"startup": _process_age()}
+    def __init__(self, startup: float | None = None):
+        """`startup`: seconds before this run began (default: this process's age; a warm trial host: 0)."""
+        self.seconds: dict[str, float] = {"startup": _process_age() if startup is None else startup}
         self.began = time.perf_counter()
 
     @contextlib.contextmanager
@@ -320,4 +329,4 @@ def _process_age() -> float:
         return 0.0
 
 
-__all__ = ["model_summary", "parameter_counts", "resume", "train", "train_config"]
+__all__ = ["Timer", "model_summary", "parameter_counts", "resume", "train", "train_config"]

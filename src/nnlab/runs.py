@@ -39,7 +39,7 @@ LOCK = ".lock"  # held (flock) by the one process that trains the run, for as lo
 EVALUATIONS = "evaluations"  # evaluations/<stamp>-<split>-<4 hex>/: one `nnlab evaluate` each
 EVALUATION = "evaluation.json"  # what an evaluation folder evaluated (split, data, overrides, model)
 
-STATUSES = ("running", "completed", "failed", "interrupted")
+STATUSES = ("running", "completed", "failed", "interrupted", "pruned")  # pruned: stopped by a sweep's pruner
 
 
 def default_runs_dir() -> Path:
@@ -246,7 +246,7 @@ def update_meta(run_dir: str | Path, **changes: Any) -> dict[str, Any]:
 
 
 def finish_meta(run_dir: str | Path, status: str, **changes: Any) -> dict[str, Any]:
-    """Set the final status (completed, failed or interrupted) and the duration."""
+    """Set the final status (completed, failed, interrupted or pruned) and the duration."""
     assert status in STATUSES
     meta = read_json(Path(run_dir) / META)
     now = time.time()

@@ -154,9 +154,11 @@ def _callbacks(config: ExperimentConfig) -> list[keras.callbacks.Callback]:
 
 
 def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir: Path,
-        resume_state: dict[str, Any] | None = None, stream=None) -> tuple[list[dict[str, Any]], float]:
+        resume_state: dict[str, Any] | None = None, stream=None,
+        extra_callbacks: list[keras.callbacks.Callback] = ()) -> tuple[list[dict[str, Any]], float]:
     """Train, writing history.csv at every epoch end and a checkpoint at most every `train.checkpoint_every`
-    seconds (and after the last epoch); return the history rows and the seconds spent checkpointing."""
+    seconds (and after the last epoch); return the history rows and the seconds spent checkpointing.
+    `extra_callbacks` run after nnlab's own (an epoch's row and checkpoint are written when they see it)."""
     train = config.train
     loss = loss_name(train, dataset.task)
     initial_epoch = resume_state["epoch"] if resume_state else 0
@@ -172,6 +174,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
         # per-batch hook stops Keras from dispatching steps asynchronously (measurably slower on JAX).
         *([bar] if bar.enabled else []),
         EpochLogger(history, stream),
+        *extra_callbacks,
     ]
     if train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(run_dir) / runs.TENSORBOARD)))
