@@ -7,7 +7,7 @@ The worker and its host talk in typed messages, one JSON object per line, never 
   "log"}`, `{"op": "stop"}` (the pruner: stop the current trial after its epoch), `{"op": "exit"}`.
 - host -> worker, on a pipe of its own (what trials print goes to the trial's log file): `ready` (pid,
   backend), `started` (run_id, run_dir), `epoch` (epoch, logs), `finished` (run_dir), `pruned` (run_dir,
-  reason), `failed` (run_dir or null, reason, error), each of the last three with the host's resident memory.
+  reason) or `failed` (run_dir or null, reason, error), then `idle` (rss_mb) once it has cleaned up.
   A trial that kills its host (a segfault, `os._exit`, the kernel's out-of-memory killer, SIGKILL) sends
   nothing: the worker sees the pipe close and records how the process ended.
 
@@ -19,7 +19,6 @@ own random stream (`experiment`), so a trial's numbers do not depend on what the
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import queue
@@ -83,6 +82,7 @@ class TrialHost:
     process: subprocess.Popen | None = field(default=None, repr=False)
     _events: int = field(default=-1, repr=False)  # the read end of the host's message pipe
     _buffer: bytes = field(default=b"", repr=False)
+    _cleaning: bool = field(default=False, repr=False)
 
     def start(self, preexec_fn=None) -> None:
         """Start the process and wait until it has imported Keras (its `ready` message)."""
@@ -102,7 +102,7 @@ class TrialHost:
             ended = self.kill(grace_s=5.0)
             reason = message.get("reason") if isinstance(message, dict) else ended.reason
             raise RuntimeError(f"the trial host did not start: {reason}")
-        self.trials = 0
+        self.trials, self._cleaning = 0, False
         self.last_rss_mb = float(message.get("rss_mb", 0.0))
 
     @property
@@ -111,8 +111,20 @@ class TrialHost:
 
     @property
     def worn(self) -> bool:
-        """True when the host should be replaced before the next trial."""
+        """True when the host should be replaced before the next trial (after its cleanup of the last one)."""
+        self._wait_idle()
         return not self.alive or self.trials >= self.max_trials or self.last_rss_mb > self.max_rss_mb
+
+    def _wait_idle(self, timeout_s: float = 120.0) -> None:
+        """Wait for the `idle` message the host sends once it has cleaned up after a trial (the worker does its
+        bookkeeping meanwhile), and take its resident memory."""
+        while self._cleaning and self.alive:
+            message = self._next(timeout_s)
+            if not isinstance(message, dict):
+                return  # died or silent: `alive` or the next trial tells
+            if message.get("event") == "idle":
+                self._cleaning = False
+                self.last_rss_mb = float(message.get("rss_mb", self.last_rss_mb))
 
     def train(self, config_file: str | Path, overrides: list[str], *, runs_dir: str | Path, log: str | Path,
               command: list[str] | None = None, tick_s: float | None = None) -> Iterator[dict[str, Any]]:
@@ -120,9 +132,11 @@ class TrialHost:
         `failed`), and `{"event": "tick"}` after each `tick_s` seconds without one (the worker's moment to beat
         its heartbeat, or to judge the trial hung and `kill` the host). If the host dies meanwhile, the last
         message is `{"event": "died", "reason": ..., "returncode": ...}`."""
+        self._wait_idle()
         self._send({"op": "train", "config_file": str(config_file), "overrides": list(overrides),
                     "runs_dir": str(runs_dir), "log": str(log), "command": command})
         self.trials += 1
+        self._cleaning = True  # until the host's `idle` after this trial
         while True:
             message = self._next(tick_s)
             if message is _SILENT:
@@ -132,8 +146,8 @@ class TrialHost:
                 ended = self.kill(grace_s=5.0)
                 yield {"event": "died", "reason": ended.reason, "returncode": ended.returncode}
                 return
-            if "rss_mb" in message:
-                self.last_rss_mb = float(message["rss_mb"])
+            if message.get("event") == "idle":  # a late one, of the trial before
+                continue
             yield message
             if message.get("event") in ("finished", "pruned", "failed"):
                 return
@@ -270,23 +284,20 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
                 runs_dir=command["runs_dir"], device=device, backend=backend_name, threads=threads,
                 command=command.get("command"), stream=log, timer=Timer(startup=0.0), on_start=on_start,
                 callbacks=[_reporter(channel)])
-            channel.send("finished", run_dir=str(run_dir), rss_mb=_after_trial())
+            channel.send("finished", run_dir=str(run_dir))
         except RunPruned as exc:
-            channel.send("pruned", run_dir=str(started.get("run_dir")), reason=str(exc), rss_mb=_after_trial())
+            channel.send("pruned", run_dir=str(started.get("run_dir")), reason=str(exc))
         except Exception as exc:  # noqa: BLE001  (every failure of a trial is the trial's, reported in one line)
             print(f"error: {first_line(exc)}", file=log, flush=True)
             run_dir = started.get("run_dir")
             channel.send("failed", run_dir=str(run_dir) if run_dir else None, reason=first_line(exc),
-                         error=type(exc).__name__, rss_mb=_after_trial())
-
-
-def _after_trial() -> float:
-    """Free what the trial left (Keras's session, cycles), then the resident memory in MiB."""
+                         error=type(exc).__name__)
+    # The worker records the result meanwhile: free what the trial left (Keras's session; clearing it also
+    # collects garbage), then say how much memory the host holds.
     import keras
 
     keras.backend.clear_session()
-    gc.collect()
-    return round(rss_mb(), 1)
+    channel.send("idle", rss_mb=round(rss_mb(), 1))
 
 
 class _output_to:
