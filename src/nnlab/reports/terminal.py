@@ -182,30 +182,18 @@ def print_comparison(comparison: Comparison, console: Console, *, page_path: Pat
     console.print(Text("runs", style="bold"), runs_table)
 
     count = len(comparison.differing)
-    title = f"config differences ({count} of {len(comparison.keys)} keys differ)"
+    console.print()
     if count:
-        diff_table = _table()
-        diff_table.add_column("key", style="bold yellow", no_wrap=True)
-        for label in labels:
-            diff_table.add_column(label)
-        for key in comparison.differing:
-            diff_table.add_row(key, *(Text(_show(v), style="yellow") for v in comparison.values(key)))
-        console.print()
-        console.print(Text(title, style="bold"), diff_table)
+        console.print(Text(f"config differences ({count} of {len(comparison.keys)} keys differ)", style="bold"),
+                      _differences(labels, "key", comparison.differing, comparison.values))
     else:
-        console.print()
         console.print(Text(f"config differences: none (all {len(comparison.keys)} keys are equal)", style="bold"))
 
     if comparison.environment_differing:
-        env_table = _table()
-        env_table.add_column("entry (meta.json)", style="bold yellow", no_wrap=True)
-        for label in labels:
-            env_table.add_column(label)
-        for key in comparison.environment_differing:
-            env_table.add_row(key, *(Text(_show(v), style="yellow") for v in comparison.environment_values(key)))
         console.print()
         console.print(Text(f"environment differences ({len(comparison.environment_differing)})", style="bold"),
-                      env_table)
+                      _differences(labels, "entry (meta.json)", comparison.environment_differing,
+                                   comparison.environment_values))
     note = comparison.reproducibility_note()
     if note:
         console.print()
@@ -223,6 +211,17 @@ def print_comparison(comparison: Comparison, console: Console, *, page_path: Pat
     if page_path is not None:
         console.print()
         console.print(f"comparison page: {page_path}", soft_wrap=True)
+
+
+def _differences(labels: list[str], heading: str, keys: list[str], values) -> Table:
+    """One row per differing key, one column per run, the values highlighted."""
+    table = _table()
+    table.add_column(heading, style="bold yellow", no_wrap=True)
+    for label in labels:
+        table.add_column(label)
+    for key in keys:
+        table.add_row(key, *(Text(_show(v), style="yellow") for v in values(key)))
+    return table
 
 
 def _table() -> Table:
