@@ -9,6 +9,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import NNLAB, nnlab, pretend_interrupted, tiny_digits_config, write_config
 from test_train import history, only_run
 
@@ -169,7 +171,6 @@ def test_a_checkpoint_keeps_the_random_state_and_refuses_a_damaged_one(tmp_path)
     import random
 
     import numpy as np
-    import pytest
 
     from nnlab.errors import RunDamagedError
     from nnlab.training.callbacks import random_state, restore_random_state
@@ -185,3 +186,25 @@ def test_a_checkpoint_keeps_the_random_state_and_refuses_a_damaged_one(tmp_path)
     saved["numpy"]["keys"] = [1, 2, 3]
     with pytest.raises(RunDamagedError, match=r"state.json: cannot resume: its random state is damaged \(IndexError\)"):
         restore_random_state(saved, tmp_path / "state.json")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one, on purpose
+def test_a_ctrl_c_that_python_swallowed_still_stops_training_at_the_epoch_end():
+    """A KeyboardInterrupt raised inside a garbage-collector callback (JAX registers one) is printed as
+    'Exception ignored' and lost; the signal was noted, so the next epoch end stops training all the same."""
+    import gc
+
+    from nnlab.training.callbacks import StopCheck, noticed_signals
+
+    def interrupt_during_gc(phase, info):
+        if phase == "start":
+            gc.callbacks.remove(interrupt_during_gc)
+            signal.raise_signal(signal.SIGINT)
+
+    with noticed_signals():
+        StopCheck().on_epoch_end(0)  # nothing noticed yet
+        gc.callbacks.append(interrupt_during_gc)
+        gc.collect()  # the KeyboardInterrupt is raised in the callback, and swallowed there
+        with pytest.raises(KeyboardInterrupt):
+            StopCheck().on_epoch_end(1)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was

@@ -3,10 +3,14 @@ makes runs resumable."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import random
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -135,6 +139,54 @@ def restore_random_state(state: dict[str, Any], source: Path) -> None:
         random.setstate((int(p["version"]), tuple(int(v) for v in p["internal"]), p["gauss_next"]))
     except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
         raise RunDamagedError(f"{source}: cannot resume: its random state is damaged ({type(exc).__name__})") from None
+
+
+_signalled = threading.Event()  # a SIGINT or SIGTERM arrived while training (see `noticed_signals`)
+
+
+@contextlib.contextmanager
+def noticed_signals():
+    """Note Ctrl-C and SIGTERM before their own handlers run, for `StopCheck`.
+
+    Python raises KeyboardInterrupt wherever the main thread is; when that is a garbage-collector callback
+    (JAX registers one) the exception is printed as "Exception ignored" and lost, and training went on.
+    A signal that is ignored (a sweep's trial host ignores SIGINT) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _signalled.clear()
+    previous: dict[int, Any] = {}
+
+    def note(signum, frame):
+        _signalled.set()
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        else:  # SIG_DFL: end as the signal would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler not in (signal.SIG_IGN, None):
+            previous[signum] = handler
+            signal.signal(signum, note)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class StopCheck(keras.callbacks.Callback):
+    """At each epoch end, a Ctrl-C or SIGTERM that was noticed but lost (`noticed_signals`) stops training."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if _signalled.is_set():
+            raise KeyboardInterrupt
 
 
 def _log_order(item: tuple[str, Any]) -> tuple[bool, bool]:

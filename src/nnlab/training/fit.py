@@ -22,6 +22,8 @@ from nnlab.training.callbacks import (
     NormalizedError,
     ProgressBar,
     RunCheckpoint,
+    StopCheck,
+    noticed_signals,
     read_checkpoint,
     read_weights,
 )
@@ -174,6 +176,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
         # per-batch hook stops Keras from dispatching steps asynchronously (measurably slower on JAX).
         *([bar] if bar.enabled else []),
         EpochLogger(history, stream),
+        StopCheck(),
         *extra_callbacks,
     ]
     if train.tensorboard:
@@ -183,24 +186,33 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     elif initial_epoch < train.epochs and train.tbptt is not None:
         from nnlab.training.tbptt import fit_tbptt
 
-        fit_tbptt(model, config, dataset, callbacks, initial_epoch)
+        with noticed_signals():
+            fit_tbptt(model, config, dataset, callbacks, initial_epoch)
     elif initial_epoch < train.epochs:
-        model.fit(
-            dataset.x_train,
-            split_targets(model, dataset, "train", dataset.y_train, loss),
-            batch_size=train.batch_size,
-            epochs=train.epochs,
-            initial_epoch=initial_epoch,
-            shuffle=train.shuffle,
-            validation_data=(dataset.x_val, split_targets(model, dataset, "val", dataset.y_val, loss)),
-            validation_batch_size=eval_batch_size(train),
-            callbacks=callbacks,
-            class_weight=class_weights(train, dataset),
-            verbose=0,
-        )
+        with noticed_signals():
+            _fit(model, config, dataset, loss, callbacks, initial_epoch)
     if history and not all(math.isfinite(v) for v in history[-1].values()):
         raise RunFailedError(f"the loss became NaN or infinite in epoch {history[-1]['epoch']}")
     return history, checkpoint.seconds
+
+
+def _fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, loss: str, callbacks: list,
+         initial_epoch: int) -> None:
+    """Keras's own fit over the run's arrays."""
+    train = config.train
+    model.fit(
+        dataset.x_train,
+        split_targets(model, dataset, "train", dataset.y_train, loss),
+        batch_size=train.batch_size,
+        epochs=train.epochs,
+        initial_epoch=initial_epoch,
+        shuffle=train.shuffle,
+        validation_data=(dataset.x_val, split_targets(model, dataset, "val", dataset.y_val, loss)),
+        validation_batch_size=eval_batch_size(train),
+        callbacks=callbacks,
+        class_weight=class_weights(train, dataset),
+        verbose=0,
+    )
 
 
 def _normalized_error(config: ExperimentConfig, dataset: Dataset, loss: str, model: keras.Model) -> list[keras.callbacks.Callback]:
