@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nnlab import __version__, runs
-from nnlab.config import ComponentConfig, ExperimentConfig, check_keras_names, dump_yaml, load_config
+from nnlab.config import ComponentConfig, ExperimentConfig, dump_yaml, load_config
 from nnlab.errors import ConfigError, shown
 from nnlab.metrics import MAIN_METRIC
 
@@ -44,7 +44,6 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
     with timer("backend"):  # mostly the import of Keras and its backend
         device_info = backend.configure(device, backend=name, deterministic=config.train.deterministic,
                                         num_threads=threads)
-    check_keras_names(config, source)  # draws from Python's `random` (Keras initializers): before seeding
     from nnlab.training.fit import compile_model
 
     with _about(source):

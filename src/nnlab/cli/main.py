@@ -45,7 +45,9 @@ def main(
     _common.state["debug"] = debug or _common.state["debug"]
 
 
-app.command("train", context_settings={"allow_interspersed_args": True})(train_command.train)
+# Unknown options reach `train` as arguments, so `--epochs 2` is answered with the key=value to write.
+app.command("train", context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})(
+    train_command.train)
 app.command("sweep", context_settings={"allow_interspersed_args": True})(sweep_command.sweep)
 app.command("list")(list_command.list_components)
 app.command("runs")(runs_command.list_runs)
