@@ -24,7 +24,7 @@ app = typer.Typer(
     name="nnlab",
     help="Train Keras models from short YAML files; every run leaves a folder full of evidence.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: flags without a `<bool>` type column, and nothing heavy imported
 )
