@@ -120,6 +120,7 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
             "device": device_info,
             "versions": _versions(device_info),
             "epochs_planned": config.train.epochs,
+            **({"sweep": os.environ["NNLAB_SWEEP"]} if os.environ.get("NNLAB_SWEEP") else {}),  # a sweep's trial
         })
         runs.write_json(run_dir / runs.META, meta)
         print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {_sizes(dataset)}, "
