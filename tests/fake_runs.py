@@ -168,10 +168,14 @@ def make_sweep(runs_dir: Path, sweep_id: str, *, method: str = "grid", parameter
     rows = []
     for index, trial in enumerate(trials or []):
         run_id = f"{stamp}-{name}-{index:03d}-{index:04x}"
-        make_run(runs_dir, run_id, "multiclass", metric_shift=trial["value"] - METRICS["multiclass"]["accuracy"])
+        run_dir = make_run(runs_dir, run_id, "multiclass",
+                           metric_shift=trial["value"] - METRICS["multiclass"]["accuracy"])
+        if "epochs" in trial:  # a shorter history (e.g. one epoch)
+            runs.write_history(run_dir, runs.read_history(run_dir)[: trial["epochs"]])
         rows.append({"trial": index, "status": trial.get("status", "completed"), "seed": trial.get("seed", 0),
                      "run_id": run_id, **trial["params"], metric: trial["value"], "duration_s": 12.5,
-                     "point": trial.get("point", index), "attempt": 1, "parameters": 1234, "threads": 1,
+                     "point": trial.get("point", index), "attempt": 1, "parameters": trial.get("parameters", 1234),
+                     "threads": 1,
                      "worker": "w0"})
     aggregate.write_trials(sweep_dir, rows, swept, metric)
     aggregate.write_summary(sweep_dir, aggregate.summarize(aggregate.read_trials(sweep_dir), swept, metric), swept,

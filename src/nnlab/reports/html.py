@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,9 @@ figcaption { color: #555; font-size: 0.85rem; }
 .figures figure { flex: 1 1 420px; }
 .figures.stack figure { flex-basis: 100%; }
 footer { margin-top: 2rem; color: #777; font-size: 0.8rem; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.scroll table { margin: 0; }
+code.command { background: #f6f8fa; padding: 0.2rem 0.4rem; font-size: 0.9rem; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
   h2 { break-after: avoid; page-break-after: avoid; }
@@ -91,21 +95,47 @@ def image(png: bytes, alt: str, caption: str = "") -> str:
 
 
 def table(header: Iterable[str], rows: Iterable[Iterable[object]], *, numeric_from: int = 1,
-          row_classes: Iterable[str] | None = None) -> str:
-    """An HTML table; cells from column `numeric_from` on are right-aligned and formatted as numbers."""
+          row_classes: Iterable[str] | None = None, formatted: bool = False) -> str:
+    """An HTML table; cells from column `numeric_from` on are right-aligned and formatted as numbers
+    (`formatted`: they are text already, e.g. from `column_texts`, and only aligned)."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     classes = list(row_classes) if row_classes is not None else None
     body = []
     for i, row in enumerate(rows):
         cells = []
         for j, value in enumerate(row):
-            if j >= numeric_from and not isinstance(value, str):
+            if j >= numeric_from and formatted:
+                cells.append(f'<td class="num">{esc(value)}</td>')
+            elif j >= numeric_from and not isinstance(value, str):
                 cells.append(f'<td class="num">{esc(format_value(value))}</td>')
             else:
                 cells.append(f"<td>{esc(value)}</td>")
         css = f' class="{classes[i]}"' if classes and classes[i] else ""
         body.append(f"<tr{css}>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def column_texts(values: list[object], missing: str = "–") -> list[str]:
+    """One column's numbers in one format: 4 decimals when every one reads well so, else all scientific;
+    whole numbers as they are, None as `missing`."""
+    floats = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    plain = all(v == 0 or 1e-3 <= abs(v) < 1e5 for v in floats)
+    out = []
+    for v in values:
+        if v is None:
+            out.append(missing)
+        elif isinstance(v, float) and math.isfinite(v):
+            out.append(f"{v:.4f}" if plain else f"{v:.3e}")
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(f"{v:,}")
+        else:
+            out.append(format_value(v) if not isinstance(v, str) else v)
+    return out
+
+
+def scrolling(body: str) -> str:
+    """A wide table kept inside the page: it scrolls sideways on its own."""
+    return f'<div class="scroll">{body}</div>'
 
 
 def definition_table(rows: Iterable[tuple[str, object]]) -> str:
