@@ -302,6 +302,9 @@ def predictions_section(run: RunSummary) -> Section | None:
         png = _plot(run, f"predictions_{split}.png")
         if png is not None:
             figures.append(image(png, f"predictions ({name})", f"Drawn from predictions.npz ({split})."))
+        roc = _plot(run, f"roc_{split}.png")
+        if roc is not None:
+            figures.append(image(roc, f"roc curve ({name})", f"The curve the ROC AUC sums up ({split})."))
     if not figures:
         return None
     return Section("predictions", "Predictions", '<div class="figures">' + "".join(figures) + "</div>")
@@ -330,6 +333,9 @@ def evaluation_section(evaluation: EvaluationSummary) -> Section:
     png = _png(plots / f"predictions_{evaluation.split}.png")
     if png is not None:
         body += image(png, f"predictions ({evaluation.split})", f"Drawn from predictions.npz ({evaluation.split}).")
+    roc = _png(plots / f"roc_{evaluation.split}.png")
+    if roc is not None:
+        body += image(roc, f"roc curve ({evaluation.split})", f"The curve the ROC AUC sums up ({evaluation.split}).")
     return Section(f"evaluation-{evaluation.id}", f"Evaluation {evaluation.id}", body)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from nnlab import runs
+from nnlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,23 @@ def standard_plots(run_dir: str | Path, task: str | None = None) -> dict[str, st
     if task is None and (run_dir / runs.META).is_file():
         task = read_meta(run_dir).get("task")
     if task in PREDICTION_PLOT_TASKS and (run_dir / runs.PREDICTIONS).is_file():
+        roc = task == "binary" and _reports_roc_auc(run_dir)
         with np.load(run_dir / runs.PREDICTIONS, allow_pickle=False) as data:
             for split in ("train", "val", "test"):  # a run keeps val and test; an evaluation any one split
                 if f"{split}_y_true" in data.files and f"{split}_y_pred" in data.files:
                     out[f"predictions_{split}.png"] = runs.PREDICTIONS
+                    if roc:
+                        out[f"roc_{split}.png"] = runs.PREDICTIONS
     return out
+
+
+def _reports_roc_auc(run_dir: Path) -> bool:
+    """metrics.json has a ROC AUC: the curve it sums up is drawn beside it."""
+    try:
+        metrics = runs.read_json(run_dir / runs.METRICS)
+    except (OSError, ValueError, ConfigError):
+        return False
+    return isinstance(metrics, dict) and any(isinstance(s, dict) and "roc_auc" in s for s in metrics.values())
 
 
 def stale_plots(run_dir: str | Path, task: str | None = None) -> list[str]:
