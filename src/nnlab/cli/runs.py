@@ -64,9 +64,8 @@ def list_runs(
                           f"{', '.join([*runs.STATUSES, 'unreadable'])})")
     folder = Path(runs_dir or runs.default_runs_dir())
     found = sorted([*runs.list_runs(folder), *runs.unfinished_folders(folder)], key=lambda p: p.name, reverse=True)
-    trial_of = _trial_runs(folder)  # run id -> sweep id
     chosen = _find_sweep(sweep, folder) if sweep else None
-    rows = [{**_row(run_dir), "sweep": trial_of.get(run_dir.name)} for run_dir in found]
+    rows = _with_sweeps([_row(run_dir) for run_dir in found], folder)
     folded = sum(r["sweep"] is not None for r in rows) if chosen is None and not trials else 0
     rows = [r for r in rows if (chosen is None and (trials or r["sweep"] is None)) or (r["sweep"] == chosen)]
     rows = [r for r in rows if _matches(r, wanted, name)]
@@ -89,26 +88,18 @@ def list_runs(
         _list_sweeps(folder, wanted, name, limit, chosen, folded)
 
 
-def _trial_runs(folder: Path) -> dict[str, str]:
-    """Run id -> sweep id for every trial run: from each sweep's trials.csv, and from the runs' own meta.json
-    (`sweep`, written by trials as they start, before trials.csv names them)."""
-    from nnlab import runs
+def _with_sweeps(rows: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
+    """Each row's `sweep`: the sweep whose trials.csv names the run, else the one its meta.json records (a
+    trial that started before trials.csv was written); None for a run of no sweep still in `folder`."""
     from nnlab.sweeps.aggregate import list_sweeps, read_trials
 
-    trial_of = {}
+    trial_of, sweeps = {}, set()
     for sweep_dir in list_sweeps(folder):
-        for row in read_trials(sweep_dir):
-            if row.get("run_id"):
-                trial_of[str(row["run_id"])] = sweep_dir.name
-    for run_dir in runs.list_runs(folder):
-        if run_dir.name not in trial_of:
-            try:
-                recorded = runs.read_json(run_dir / runs.META).get("sweep")
-            except (RunDamagedError, AttributeError):
-                continue
-            if isinstance(recorded, str):
-                trial_of[run_dir.name] = recorded
-    return trial_of
+        sweeps.add(sweep_dir.name)
+        trial_of.update({str(row["run_id"]): sweep_dir.name for row in read_trials(sweep_dir) if row.get("run_id")})
+    for row in rows:
+        row["sweep"] = trial_of.get(row["id"]) or (row["sweep"] if row["sweep"] in sweeps else None)
+    return rows
 
 
 def _find_sweep(ref: str, folder: Path) -> str:
@@ -151,7 +142,7 @@ def _row(run_dir: Path) -> dict[str, Any]:
 
     row: dict[str, Any] = {"id": run_dir.name, "name": "?", "status": "unreadable", "epochs": None,
                            "epochs_planned": None, "metric": None, "value": None, "duration_s": None,
-                           "created": None, "folder": str(run_dir)}
+                           "created": None, "sweep": None, "folder": str(run_dir)}
     try:
         meta = runs.read_json(run_dir / runs.META)
         if not isinstance(meta, dict):
@@ -163,7 +154,8 @@ def _row(run_dir: Path) -> dict[str, Any]:
     row.update(name=str(meta.get("name", "?")), status=runs.effective_status(meta, run_dir),
                epochs=meta.get("epochs_done") if meta.get("status") == "completed" else _epochs_recorded(run_dir),
                epochs_planned=meta.get("epochs_planned"), metric=metric.get("name"), value=metric.get("value"),
-               duration_s=meta.get("duration_s"), created=meta.get("created"))
+               duration_s=meta.get("duration_s"), created=meta.get("created"),
+               sweep=meta.get("sweep") if isinstance(meta.get("sweep"), str) else None)
     return row
 
 

@@ -81,7 +81,7 @@ def _config_key(name: str) -> str | None:
     keys = {}
     for prefix, model in [("model.", entry.params) for entry in MODELS] + [
             ("output.", OutputConfig), ("train.optimizer.", OptimizerConfig), ("train.", TrainConfig),
-            ("", ExperimentConfig)]:  # the first wins: top level, then train, then the rest
+            ("", ExperimentConfig)]:  # a later section wins a shared name: top level, then train, then the rest
         keys.update({field: prefix + field for field in model.model_fields
                      if field not in ("data", "model", "train", "output", "name")})
     name = _ALIASES.get(name, name)
