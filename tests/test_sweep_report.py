@@ -141,3 +141,19 @@ def test_sweep_reports_render_in_headless_chromium(reports, tmp_path, method):
     assert 0.02 < ink < 0.9, ink
     colours = len(np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0))
     assert colours > 50  # text, tables and the plots' colour maps, not a blank or an error page
+
+
+def test_the_terminal_table_shows_no_spread_for_one_repeat(reports):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from nnlab.sweeps.report import print_sweep
+
+    sweep = aggregate.read_sweep(reports["bayes"][0])
+    out = StringIO()
+    print_sweep(sweep, Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    assert "0.0000" not in text and " – " in text
+    best = next(line for line in text.splitlines() if line.startswith("best point: "))
+    assert "±" not in best and best.endswith(f"(n=1); best.yaml: {sweep.sweep_dir / aggregate.BEST}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from nnlab.reports.summary import (
     Confusion,
     EvaluationSummary,
     RunSummary,
+    column_texts,
     config_essentials,
     format_config_value,
     format_value,
@@ -113,24 +113,6 @@ def table(header: Iterable[str], rows: Iterable[Iterable[object]], *, numeric_fr
         css = f' class="{classes[i]}"' if classes and classes[i] else ""
         body.append(f"<tr{css}>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def column_texts(values: list[object], missing: str = "–") -> list[str]:
-    """One column's numbers in one format: 4 decimals when every one reads well so, else all scientific;
-    whole numbers as they are, None as `missing`."""
-    floats = [v for v in values if isinstance(v, float) and math.isfinite(v)]
-    plain = all(v == 0 or 1e-3 <= abs(v) < 1e5 for v in floats)
-    out = []
-    for v in values:
-        if v is None:
-            out.append(missing)
-        elif isinstance(v, float) and math.isfinite(v):
-            out.append(f"{v:.4f}" if plain else f"{v:.3e}")
-        elif isinstance(v, int) and not isinstance(v, bool):
-            out.append(f"{v:,}")
-        else:
-            out.append(format_value(v) if not isinstance(v, str) else v)
-    return out
 
 
 def scrolling(body: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -374,6 +375,24 @@ def format_value(value: Any) -> str:
             return f"{value:.4f}"
         return f"{value:.3e}"
     return _short(value)
+
+
+def column_texts(values: list[object], missing: str = "–") -> list[str]:
+    """One column's numbers in one format: 4 decimals when every one reads well so, else all scientific;
+    whole numbers as they are, None as `missing`."""
+    floats = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    plain = all(v == 0 or 1e-3 <= abs(v) < 1e5 for v in floats)
+    out = []
+    for v in values:
+        if v is None:
+            out.append(missing)
+        elif isinstance(v, float) and math.isfinite(v):
+            out.append(f"{v:.4f}" if plain else f"{v:.3e}")
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(f"{v:,}")
+        else:
+            out.append(format_value(v) if not isinstance(v, str) else v)
+    return out
 
 
 def format_config_value(value: Any) -> str:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nnlab import runs
-from nnlab.reports.summary import Curves, format_value, read_curves
+from nnlab.reports.summary import Curves, column_texts, format_value, read_curves
 from nnlab.sweeps import aggregate
 from nnlab.sweeps.aggregate import PointSummary, SweepSummary, read_sweep
 
@@ -440,11 +440,12 @@ def summary_table(sweep: SweepSummary) -> Table:
     scored = any(p.values or p.failed for p in sweep.points)  # else --params-only: counts alone
     for column in (("n", f"{sweep.metric} mean", "std", "min", "max", "failed") if scored else ()) + ("parameters",):
         table.add_column(column, justify="right", no_wrap=True)
-    for p in sweep.points:
+    numbers = [[p.mean, p.std if p.n > 1 else None, min(p.values) if p.values else None,
+                max(p.values) if p.values else None] for p in sweep.points]
+    columns = [column_texts([row[i] for row in numbers]) for i in range(4)]  # one format per column; std – for n=1
+    for i, p in enumerate(sweep.points):
         style = "bold green" if best is not None and p.point == best.point else ""
-        scores = [str(p.n), *(format_value(v) if v is not None else "-" for v in
-                              (p.mean, p.std, min(p.values) if p.values else None, max(p.values) if p.values else None)),
-                  str(p.failed)] if scored else []
+        scores = [str(p.n), *(column[i] for column in columns), str(p.failed)] if scored else []
         cells = [str(p.point), *(label(p.params.get(k)) for k in sweep.swept), *scores,
                  f"{p.parameters:,}" if p.parameters is not None else "-"]
         table.add_row(*cells, style=style)
@@ -469,7 +470,8 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
     console.print(f"sweep folder: {sweep.sweep_dir}")
     best = sweep.best()
     if best is not None:
-        console.print(f"best point: {point_label(best.params)}: {sweep.metric} {best.mean:.4f} ± {best.std:.4f} "
+        spread = f" ± {best.std:.4f}" if best.n > 1 else ""
+        console.print(f"best point: {point_label(best.params)}: {sweep.metric} {best.mean:.4f}{spread} "
                       f"(n={best.n}); best.yaml: {sweep.sweep_dir / aggregate.BEST}", markup=False)
     elif sweep.points and any(p.parameters is not None for p in sweep.points):
         console.print("parameter counts only (--params-only)")
@@ -482,7 +484,7 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
 def write_sweep_report(sweep_dir: str | Path) -> Path:
     """report.html: overview, the best point and how to train it, the per-point table, every plot, and each
     trial linked to its own report."""
-    from nnlab.reports.html import (Section, column_texts, definition_table, esc, image, render_page, scrolling, table,
+    from nnlab.reports.html import (Section, definition_table, esc, image, render_page, scrolling, table,
                                     write_run_report)
 
     sweep_dir = Path(sweep_dir)
