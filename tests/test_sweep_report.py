@@ -157,3 +157,13 @@ def test_the_terminal_table_shows_no_spread_for_one_repeat(reports):
     assert "0.0000" not in text and " – " in text
     best = next(line for line in text.splitlines() if line.startswith("best point: "))
     assert "±" not in best and best.endswith(f"(n=1); best.yaml: {sweep.sweep_dir / aggregate.BEST}")
+
+
+def test_parameter_counts_are_not_split_by_training_settings(reports):
+    """The count follows model.hidden alone: one line, not one per learning rate lying on top of each other."""
+    from nnlab.sweeps.report import plot_metric_against
+
+    sweep = aggregate.read_sweep(reports["grid"][0])
+    ax = plot_metric_against(sweep, "model.hidden", y="parameters").axes[0]
+    assert len(ax.lines) == 1 and ax.get_legend() is None
+    assert list(ax.lines[0].get_ydata()) == [800.0, 3200.0]

@@ -60,6 +60,7 @@ figcaption { color: #555; font-size: 0.85rem; }
 footer { margin-top: 2rem; color: #777; font-size: 0.8rem; }
 .scroll { overflow-x: auto; max-width: 100%; }
 .scroll table { margin: 0; }
+.scroll td, .scroll th { white-space: nowrap; }
 code.command { background: #f6f8fa; padding: 0.2rem 0.4rem; font-size: 0.9rem; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }

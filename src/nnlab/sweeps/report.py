@@ -68,7 +68,7 @@ def plot_metric_against(sweep: SweepSummary, path: str, *, y: str = "metric"):
     per combination of the other swept parameters (at most 8), else the marginal over them."""
     import matplotlib.pyplot as plt
 
-    others = [p for p in sweep.swept if p != path]
+    others = [p for p in sweep.swept if p != path and (y == "metric" or _changes_parameter_count(sweep, p))]
     groups: dict[str, list[PointSummary]] = {}
     for point in sweep.points:
         key = point_label({p: point.params.get(p) for p in others}) if others else ""
