@@ -147,3 +147,38 @@ def write_png(path: Path, seed: int = 0) -> Path:
     fig.savefig(path, dpi=40)
     plt.close(fig)
     return path
+
+
+def make_sweep(runs_dir: Path, sweep_id: str, *, method: str = "grid", parameters: dict | None = None,
+               metric: str = "val_accuracy", goal: str = "maximize", trials: list[dict] | None = None,
+               status: str = "completed") -> Path:
+    """A sweep folder as nnlab sweep leaves it (sweep.yaml, trials.csv, summary.csv, state.json) whose trials
+    are fake finished runs of runs_dir; each trial: {"params": {...}, "value": float, "seed": 0, "status": ...}."""
+    from nnlab.sweeps import aggregate
+
+    parameters = parameters or {"model.hidden": {"values": [[8], [16]]}}
+    swept = list(parameters)
+    sweep_dir = aggregate.sweeps_dir(runs_dir) / sweep_id
+    sweep_dir.mkdir(parents=True)
+    name = sweep_id.split("-")[2] if sweep_id.count("-") >= 3 else "sweep"
+    runs.write_text(sweep_dir / aggregate.SWEEP, yaml.safe_dump({
+        "name": name, "method": method, "metric": {"name": metric, "goal": goal}, "parameters": parameters,
+        "source": f"configs/sweeps/{name}.yaml"}, sort_keys=False))
+    stamp = sweep_id.split("-")[0] + "-" + sweep_id.split("-")[1]
+    rows = []
+    for index, trial in enumerate(trials or []):
+        run_id = f"{stamp}-{name}-{index:03d}-{index:04x}"
+        run_dir = make_run(runs_dir, run_id, "multiclass",
+                           metric_shift=trial["value"] - METRICS["multiclass"]["accuracy"])
+        if "epochs" in trial:  # a shorter history (e.g. one epoch)
+            runs.write_history(run_dir, runs.read_history(run_dir)[: trial["epochs"]])
+        rows.append({"trial": index, "status": trial.get("status", "completed"), "seed": trial.get("seed", 0),
+                     "run_id": run_id, **trial["params"], metric: trial["value"], "duration_s": 12.5,
+                     "point": trial.get("point", index), "attempt": 1, "parameters": trial.get("parameters", 1234),
+                     "threads": 1,
+                     "worker": "w0"})
+    aggregate.write_trials(sweep_dir, rows, swept, metric)
+    aggregate.write_summary(sweep_dir, aggregate.summarize(aggregate.read_trials(sweep_dir), swept, metric), swept,
+                            metric)
+    runs.write_json(sweep_dir / aggregate.STATE, {"status": status, "updated_at": 1.0})
+    return sweep_dir

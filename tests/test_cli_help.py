@@ -29,3 +29,24 @@ def test_help_shows_flags_without_a_type_and_examples_unwrapped():
     assert "--dry-run         Print" in out and "<bool>" not in out
     assert "\n    nnlab train configs/digits_mlp.yaml train.epochs=5 model.hidden=[64,32]\n" in out
     assert "<bool>" not in invoke("runs", "--help").stdout
+
+
+def test_shell_completion_installs_and_completes_commands_and_run_ids(tmp_path):
+    """Typer's --install-completion / --show-completion, and what the shell gets back when Tab is pressed."""
+    from fake_runs import make_run
+
+    assert "--install-completion" in invoke("--help").stdout
+    script = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="nnlab")
+    assert script.exit_code == 0 and "complete -o default -F _nnlab_completion nnlab" in script.stdout
+
+    make_run(tmp_path / "runs", "20260101-120000-mnist_mlp-ab12", "multiclass")
+    make_run(tmp_path / "runs", "20260102-120000-pulse_gru-cd34", "sequence_regression")
+
+    def tab(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {"_NNLAB_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}
+        return CliRunner().invoke(app, [], prog_name="nnlab", env=env).stdout.split()
+
+    assert tab("nnlab ev") == ["evaluate"]
+    assert tab("nnlab predict 20260101") == ["20260101-120000-mnist_mlp-ab12"]
+    assert tab("nnlab export l") == ["latest"]

@@ -44,6 +44,26 @@ def test_missing_mnist_names_files_and_folders(tmp_path):
     assert str(tmp_path / "data" / "mnist") in message
 
 
+@pytest.mark.parametrize("error, ending", [
+    (Exception("URL fetch failure on https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz: None -- "
+               "[Errno -3] Temporary failure in name resolution"),
+     "; downloading https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz failed too "
+     "([Errno -3] Temporary failure in name resolution: is this machine offline?)"),
+    (OSError("No space left on device"), "; Keras's download failed too (OSError: No space left on device)"),
+], ids=["offline", "other"])
+def test_a_failed_download_is_a_sentence_not_an_exception_name(monkeypatch, error, ending):
+    """What keras.utils.get_file raises offline (a bare Exception) ended the message as 'download failed: Exception'."""
+    import keras
+
+    def offline():
+        raise error
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(DataNotFoundError) as caught:
+        load_mnist(download=True)
+    assert str(caught.value).endswith(ending)
+
+
 def test_mnist56_from_mnist_files(mnist_idx):
     data = load_mnist56(n_train=20)
     labels = read_idx(mnist_idx / "t10k-labels-idx1-ubyte.gz")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import copy_run
+from conftest import copy_run, write_config
 from nnlab import datasets, runs
 from nnlab.cli.main import app
 from nnlab.config import load_config
@@ -69,7 +69,7 @@ def test_keras_export_is_the_run_s_file_and_defaults_to_the_exports_folder(train
     target = run_dir / "exports" / "model.keras"
     assert result.stdout.splitlines() == [
         f"exported keras: {target}",
-        "checked: reloaded with keras.models.load_model and run on 8 validation examples: "
+        "checked: reloaded with keras.models.load_model and run on 8 random inputs: "
         "max |difference| 0 (tolerance 1e-05)",
     ]
     assert target.read_bytes() == (run_dir / "model.keras").read_bytes()
@@ -103,3 +103,32 @@ def test_a_graph_the_converter_cannot_handle_is_one_line_and_exit_2(trained_run,
     assert result.stderr.startswith("error: --format onnx: this model does not convert: ")
     assert "StatelessRandomUniformV2" in result.stderr
     assert list(out.parent.iterdir()) == []  # nothing written
+
+
+def test_keras_needs_no_data_and_the_others_use_the_place_the_run_recorded(mnist_idx, tmp_path, monkeypatch):
+    """Trained on MNIST found through $NNLAB_DATA_DIR; then that variable points elsewhere, then the files go."""
+    import io
+    import shutil
+
+    from nnlab import experiment
+
+    config = write_config(tmp_path / "m.yaml", {
+        "name": "m", "data": {"name": "mnist", "n_train": 40, "n_val": 16, "flatten": True, "download": False},
+        "model": {"name": "mlp", "hidden": [4]}, "train": {"epochs": 1}, "output": {"plots": False}})
+    run_dir = experiment.train(config, runs_dir=tmp_path / "runs", stream=io.StringIO())
+    monkeypatch.setenv("NNLAB_DATA_DIR", str(tmp_path / "elsewhere"))
+
+    moved = invoke("export", str(run_dir), "--format", "savedmodel", "--out", str(tmp_path / "served"))
+    assert moved.exit_code == 0, moved.output
+    assert "run on 8 validation examples" in moved.stdout
+
+    shutil.rmtree(mnist_idx)
+    gone = invoke("export", str(run_dir), "--format", "savedmodel", "--out", str(tmp_path / "served2"))
+    assert gone.exit_code == 2
+    assert gone.stderr.startswith(f"error: {run_dir / 'config.yaml'}: mnist: no data found")
+    assert gone.stderr.endswith(f"; run {run_dir.name} trained on {mnist_idx}, which is gone\n")
+    assert not (tmp_path / "served2").exists()
+
+    keras_file = invoke("export", str(run_dir), "--format", "keras")
+    assert keras_file.exit_code == 0, keras_file.output
+    assert (run_dir / "exports" / "model.keras").read_bytes() == (run_dir / "model.keras").read_bytes()

@@ -192,3 +192,43 @@ def test_a_sequence_regression_gives_values_per_step_and_npy_out(trained_run, tm
         assert name == f"{tmp_path / 'two.npy'}[{i}]"
         assert [float(v) for v in values.split("  ")] == pytest.approx(expected[i].ravel().tolist(), abs=1e-5)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy", allow_pickle=False), expected[:2], atol=1e-5)
+
+
+def test_one_bad_input_among_many_the_good_ones_are_predicted_and_the_bad_one_named(trained_run, tmp_path):
+    run_dir = trained_run("mlp")
+    x = run_dataset(run_dir).x_val[:2]
+    np.save(tmp_path / "a.npy", x[0])
+    np.save(tmp_path / "b.npy", x[1])
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 7)))
+    good = [str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]
+
+    result = invoke("predict", str(run_dir), good[0], str(tmp_path / "wrong.npy"), str(tmp_path / "missing.png"),
+                    good[1])
+
+    assert result.exit_code == 2
+    assert [line.split()[0] for line in result.stdout.splitlines()] == good
+    assert result.stdout == invoke("predict", str(run_dir), *good).stdout  # the same rows as without the bad ones
+    assert result.stderr.splitlines() == [
+        f"error: {tmp_path}/missing.png: no such file",
+        f"error: {tmp_path}/wrong.npy: shaped (3, 7), the model takes (8, 8, 1) (one example) or (N, 8, 8, 1) (a batch)",
+    ]
+
+
+def test_dark_ink_on_light_paper_is_warned_about_and_invert_turns_it_round(trained_run, tmp_path):
+    run_dir = trained_run("mlp")
+    for name, paper, ink in (("light.png", "white", "black"), ("dark.png", "black", "white")):
+        picture = Image.new("L", (40, 40), paper)
+        ImageDraw.Draw(picture).line([(12, 6), (28, 6), (18, 34)], fill=ink, width=5)  # a 7
+        picture.save(tmp_path / name)
+    light, dark = str(tmp_path / "light.png"), str(tmp_path / "dark.png")
+
+    warned = invoke("predict", str(run_dir), light, dark, "--top", "3")
+    inverted = invoke("predict", str(run_dir), light, "--invert", "--top", "3", "--show")
+
+    assert warned.exit_code == 0 and inverted.exit_code == 0, (warned.output, inverted.output)
+    assert warned.stderr == (f"warning: {light}: dark ink on a light background, but the run's digits images are "
+                             "light ink on a dark one; --invert turns it round\n")
+    assert inverted.stderr == ""
+    assert "-> inverted (255 - value) ->" in inverted.stdout.splitlines()[0]
+    dark_row = warned.stdout.splitlines()[1]
+    assert inverted.stdout.splitlines()[1].split(None, 1)[1] == dark_row.split(None, 1)[1]  # as the dark drawing

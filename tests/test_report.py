@@ -86,6 +86,7 @@ def test_report_every_task_kind(task, runs_dir):
     expected = {"learning curves", "weights histogram", "activations"}
     expected |= {"confusion matrix (counts)", "confusion matrix (normalised)"} if task in CLASS_NAMES else set()
     expected |= {"predictions (validation)"} if task in ("binary", "regression", "sequence_regression") else set()
+    expected |= {"roc curve (validation)"} if task == "binary" else set()  # binary runs report a ROC AUC
     assert set(decoded) == expected
     # Inspection plots are embedded byte for byte; the standard curves.png is not embedded twice.
     for png in ("weights_histogram.png", "layers/activations.png"):
@@ -95,6 +96,7 @@ def test_report_every_task_kind(task, runs_dir):
     standard = {"curves.png"}
     standard |= {"confusion_matrix.png", "confusion_matrix_normalized.png"} if task in CLASS_NAMES else set()
     standard |= {"predictions_val.png"} if task in ("binary", "regression", "sequence_regression") else set()
+    standard |= {"roc_val.png"} if task == "binary" else set()
     assert {p.name for p in (run_dir / "plots").glob("*.png")} == standard | {"weights_histogram.png"}
     for heading in ("Overview", "Final metrics", "Learning curves", "Inspection plots", "Model", "Configuration"):
         assert f"<h2>{heading}</h2>" in page
@@ -110,7 +112,7 @@ def test_report_reuses_fresh_plots_and_redraws_missing_ones(runs_dir):
     assert nnlab("report", "latest").returncode == 0
     drawn = {p.name: p.read_bytes() for p in (run_dir / "plots").glob("*.png")}
     assert set(drawn) == {"curves.png", "confusion_matrix.png", "confusion_matrix_normalized.png",
-                          "predictions_val.png"}
+                          "predictions_val.png", "roc_val.png"}
     fresh = write_png(run_dir / "plots" / "curves.png", seed=3)  # newer than history.csv: kept as it is
     (run_dir / "plots" / "predictions_val.png").unlink()
 
@@ -120,7 +122,7 @@ def test_report_reuses_fresh_plots_and_redraws_missing_ones(runs_dir):
     assert base64.b64encode(fresh.read_bytes()).decode() in page
     assert (run_dir / "plots" / "predictions_val.png").is_file()
     assert set(images(page)) == {"learning curves", "confusion matrix (counts)", "confusion matrix (normalised)",
-                                 "predictions (validation)"}
+                                 "predictions (validation)", "roc curve (validation)"}
 
 
 def test_report_of_a_failed_run_says_why(runs_dir):

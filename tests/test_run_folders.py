@@ -147,7 +147,7 @@ def test_runs_filters_sorts_limits_and_prints_json_and_csv(trained, runs_dir):
     assert [r["id"] for r in rows] == ids[::-1]  # newest first
     assert rows[0] | {"created": None, "duration_s": None} == {
         "id": ids[2], "name": "tiny", "status": "completed", "epochs": 3, "epochs_planned": 3, "metric": "val_accuracy",
-        "value": 0.9, "duration_s": None, "created": None}
+        "value": 0.9, "duration_s": None, "created": None, "sweep": None}
     assert [r["id"] for r in json.loads(invoke("runs", "--json", "--status", "failed").stdout)] == [ids[1]]
     assert [r["id"] for r in json.loads(invoke("runs", "--json", "--name", "tin*").stdout)] == [ids[2], ids[0]]
     by_metric = json.loads(invoke("runs", "--json", "--sort", "val_accuracy", "--limit", "2").stdout)

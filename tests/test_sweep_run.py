@@ -136,8 +136,9 @@ def test_report_and_runs_show_the_sweep(sweep):
     assert f'href="../../{run_id}/report.html"' in page and "metric_vs_train_optimizer_learning_rate" in page
     assert (sweep["runs_dir"] / run_id / "report.html").is_file()
     assert (sweep_dir / "plots" / "curves.png").is_file()
-    listing = nnlab("runs", env=env)
-    assert sweep_dir.name in listing.stdout and run_id in listing.stdout
+    listing = nnlab("runs", env=env)  # the trials folded into the sweep's line; --sweep lists them
+    assert sweep_dir.name in listing.stdout and run_id not in listing.stdout
+    assert run_id in nnlab("runs", "--sweep", sweep_dir.name, env=env).stdout
     trial_report = nnlab("report", run_id, "--no-html", env=env)
     assert trial_report.returncode == 0 and run_id in trial_report.stdout
 

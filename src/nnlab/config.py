@@ -349,54 +349,48 @@ def validate_config(raw: dict[str, Any], source: str, overridden: dict[str, str]
         except ValidationError as exc:
             raise _config_error(exc, source, (section,), entry.params, overridden) from None
         setattr(config, section, ComponentConfig(name=component.name, **params.model_dump(mode="json")))
+    check_keras_names(config, source, overridden)
     return config
 
 
 # ---------------------------------------------------------------------------------------------
-# Keras identifiers (activations, initializers, losses, metrics): checked against Keras itself, after
-# the backend is chosen (it imports Keras) and before any data is loaded.
-_IDENTIFIER_KINDS = {"activation": "activations", "initializer": "initializers"}
+# Keras identifiers (activations, initializers, losses, metrics): checked against the names Keras's own
+# lookups accept (nnlab.keras_names, compared with Keras by a test), without importing Keras, so a typo is
+# reported in a fraction of a second.
+_IDENTIFIER_SUFFIXES = ("activation", "initializer")  # model keys ending so name Keras objects
+_COMPILE_METRICS = frozenset({"accuracy", "acc"})  # names compile() accepts beside keras.metrics.get's
 
 
-def check_keras_names(config: ExperimentConfig, source: str) -> None:
+def check_keras_names(config: ExperimentConfig, source: str, overridden: dict[str, str] | None = None) -> None:
     """ConfigError naming the key, with a did-you-mean, for a name Keras does not know."""
-    from nnlab.training.backend import import_keras
+    from nnlab.keras_names import KINDS
 
-    keras = import_keras()
+    overridden = overridden or {}
 
-    def check(key: str, kind: str, module, name: Any) -> None:
-        if not isinstance(name, str):
+    def check(key: str, kind: str, name: Any) -> None:
+        known = KINDS[kind] | (_COMPILE_METRICS if kind == "metric" else frozenset())
+        if not isinstance(name, str) or name in known:
             return
-        try:
-            module.get(name)
-            return
-        except (TypeError, ValueError, KeyError):
-            pass
-        known = {n for n in dir(module) if n.islower() and not n.startswith("_")} - {"get", "serialize", "deserialize"}
-        if kind == "metric":
-            known |= {"accuracy", "acc"}  # names compile() accepts beside the functions
-        known = sorted(known)
-        close = difflib.get_close_matches(name, known, n=1)
+        close = difflib.get_close_matches(name, sorted(known), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{source}: {key}: unknown Keras {kind} {shown(name)}{hint}")
+        raise ConfigError(f"{source}: {key}: unknown Keras {kind} {shown(name)}{hint}{_via(key, overridden)}")
 
     def walk(key: str, value: Any) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
                 walk(f"{key}.{k}" if isinstance(k, str) else f"{key}[{k!r}]", v)
                 suffix = k.rsplit("_", 1)[-1] if isinstance(k, str) else ""
-                if suffix in _IDENTIFIER_KINDS:
-                    module = getattr(keras, _IDENTIFIER_KINDS[suffix])
+                if suffix in _IDENTIFIER_SUFFIXES:
                     for i, name in enumerate(v if isinstance(v, list) else [v]):
-                        check(f"{key}.{k}" + (f"[{i}]" if isinstance(v, list) else ""), suffix, module, name)
+                        check(f"{key}.{k}" + (f"[{i}]" if isinstance(v, list) else ""), suffix, name)
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 walk(f"{key}[{i}]", item)
 
     walk("model", config.model.params)
-    check("train.loss", "loss", keras.losses, config.train.loss)
+    check("train.loss", "loss", config.train.loss)
     for i, name in enumerate(config.train.metrics or []):
-        check(f"train.metrics[{i}]", "metric", keras.metrics, name)
+        check(f"train.metrics[{i}]", "metric", name)
 
 
 def _get_entry(registry: Registry, name: str, source: str, section: str, overridden: dict[str, str]):
@@ -407,7 +401,7 @@ def _get_entry(registry: Registry, name: str, source: str, section: str, overrid
 
 
 def _via(key: str, overridden: dict[str, str]) -> str:
-    hits = [text for path, text in overridden.items() if key == path or key.startswith(path + ".")]
+    hits = [text for path, text in overridden.items() if key == path or key.startswith((path + ".", path + "["))]
     return f" (from override {shown(hits[-1])})" if hits else ""
 
 
@@ -420,7 +414,9 @@ def _config_error(
     msg = one_line(error["msg"].removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, tuple(error["loc"])[:-1])
-        msg = "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        msg = "unknown key" + (f" ({guess}allowed: {', '.join(allowed)})" if allowed else "")
     elif error["type"] == "missing":
         msg = "missing (required)"
     elif "input" in error and error["type"] not in ("value_error", "assertion_error"):

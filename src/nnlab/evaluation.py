@@ -41,6 +41,10 @@ def evaluate_run(ref: str, overrides: list[str] | tuple[str, ...] = (), *, split
         raise ConfigError(f"--split: expected one of {', '.join(SPLITS)} (got {split!r})")
     check_data_overrides(overrides)
     run = open_run(ref, runs_dir, allow_incomplete=allow_incomplete, overrides=overrides)
+    sizes = (run.meta.get("data") or {}).get("sizes")
+    if not overrides and isinstance(sizes, dict) and sizes and split not in sizes:  # as it trained: known already
+        raise ConfigError(f"{run.run_dir / runs.CONFIG}: --split {split}: the {run.config.data.name} data has no "
+                          f"{split} split (it has {', '.join(sizes)})")
     if run.note:
         print(run.note, file=stream, flush=True)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from nnlab import __version__, runs
-from nnlab.config import ComponentConfig, ExperimentConfig, check_keras_names, dump_yaml, load_config
+from nnlab.config import ComponentConfig, ExperimentConfig, dump_yaml, load_config
 from nnlab.errors import ConfigError, RunPruned, shown
 from nnlab.metrics import MAIN_METRIC
 
@@ -44,7 +44,6 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
     with timer("backend"):  # mostly the import of Keras and its backend
         device_info = backend.configure(device, backend=name, deterministic=config.train.deterministic,
                                         num_threads=threads)
-    check_keras_names(config, source)  # draws from Python's `random` (Keras initializers): before seeding
     from nnlab.training.fit import compile_model
 
     with _about(source):
@@ -124,6 +123,7 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
             "device": device_info,
             "versions": _versions(device_info),
             "epochs_planned": config.train.epochs,
+            **({"sweep": os.environ["NNLAB_SWEEP"]} if os.environ.get("NNLAB_SWEEP") else {}),  # a sweep's trial
         })
         runs.write_json(run_dir / runs.META, meta)
         print(f"run {run_dir.name}: training {config.name} ({dataset.meta.get('source', '?')} data {_sizes(dataset)}, "

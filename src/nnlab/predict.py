@@ -35,6 +35,11 @@ class ImageFormat:
     divide: float  # the 0..255 pixel values are divided by this (255 when the loader normalizes, else 1)
     flatten: bool
 
+    @property
+    def light_ink(self) -> bool:
+        """The training images are light ink on a dark background (every grayscale set nnlab loads)."""
+        return self.mode != "RGB"
+
 
 def image_format(data: ComponentConfig) -> ImageFormat | None:
     """The preparation of `data`'s loader for its images (None: this dataset has no image inputs).
@@ -64,33 +69,47 @@ class Example:
     name: str
     x: np.ndarray  # one example, or a batch (told apart by the model's input shape in `fit_inputs`)
     shown: str | None = None  # how an image was converted
+    warning: str | None = None  # something about the input the user should know (e.g. dark ink on light paper)
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading (no Keras).
-def read_inputs(items: list[str], data: ComponentConfig, task: str | None) -> list[Example]:
-    """Parse every input: image files, .npy files, CSV files, or (seq2seq runs) question strings."""
+def read_inputs(items: list[str], data: ComponentConfig, task: str | None, *, invert: bool = False,
+                problems: list[str] | None = None) -> list[Example]:
+    """Parse every input: image files, .npy files, CSV files, or (seq2seq runs) question strings.
+
+    An input that cannot be read raises ConfigError, or, when a `problems` list is given, is left out and
+    its one-line reason appended there. `invert` turns images' pixel values round (255 - value).
+    """
     if not items:
         raise ConfigError("nnlab predict: give at least one input (an image, .npy or .csv file, or a string)")
-    examples = []
+    examples: list[Example] = []
     for item in items:
-        path = Path(item)
-        suffix = path.suffix.lower()
-        if task == "seq2seq" and not (suffix in (".npy", ".csv") and path.is_file()):
-            examples.append(read_question(item, data))
-        elif suffix in IMAGE_SUFFIXES or suffix in (".npy", ".csv"):
-            if not path.is_file():
-                raise ConfigError(f"{item}: no such file")
-            if suffix == ".npy":
-                examples.append(Example(item, read_npy(path)))
-            elif suffix == ".csv":
-                examples.extend(read_csv_rows(path))
-            else:
-                examples.append(read_image(path, data))
-        else:
-            raise ConfigError(f"{item}: unsupported input (give .png, .jpg, .npy or .csv files"
-                              + (")" if task != "seq2seq" else ", or question strings)"))
+        try:
+            examples.extend(_read_one(item, data, task, invert))
+        except ConfigError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
     return examples
+
+
+def _read_one(item: str, data: ComponentConfig, task: str | None, invert: bool) -> list[Example]:
+    """One input: one example, or a CSV file's rows."""
+    path = Path(item)
+    suffix = path.suffix.lower()
+    if task == "seq2seq" and not (suffix in (".npy", ".csv") and path.is_file()):
+        return [read_question(item, data)]
+    if suffix not in (*IMAGE_SUFFIXES, ".npy", ".csv"):
+        raise ConfigError(f"{item}: unsupported input (give .png, .jpg, .npy or .csv files"
+                          + (")" if task != "seq2seq" else ", or question strings)"))
+    if not path.is_file():
+        raise ConfigError(f"{item}: no such file")
+    if suffix == ".npy":
+        return [Example(item, read_npy(path))]
+    if suffix == ".csv":
+        return read_csv_rows(path)
+    return [read_image(path, data, invert=invert)]
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -136,8 +155,10 @@ def read_csv_rows(path: Path) -> list[Example]:
     return examples
 
 
-def read_image(path: Path, data: ComponentConfig) -> Example:
-    """A picture prepared as the run's loader prepares its training images (see `image_format`)."""
+def read_image(path: Path, data: ComponentConfig, *, invert: bool = False) -> Example:
+    """A picture prepared as the run's loader prepares its training images (see `image_format`), its values
+    turned round first with `invert`; a warning when it looks like dark ink on light paper and the training
+    images are the other way round."""
     fmt = image_format(data)
     if fmt is None:
         raise ConfigError(f"{path}: the run's {data.name} data are not images (give .npy or .csv inputs)")
@@ -165,13 +186,26 @@ def read_image(path: Path, data: ComponentConfig) -> Example:
     pixels = np.asarray(converted, dtype="float32")
     if pixels.ndim == 2:
         pixels = pixels[..., None]
+    warning = None
+    if invert:
+        pixels = 255.0 - pixels
+    elif fmt.light_ink and _light_background(pixels):
+        warning = (f"{path}: dark ink on a light background, but the run's {data.name} images are light ink on a "
+                   "dark one; --invert turns it round")
     x = pixels / fmt.divide if fmt.divide != 1 else pixels
     if fmt.flatten:
         x = x.reshape(-1)
     steps = [original, fmt.mode, f"resized to {width}x{height} (Lanczos)" if resized else f"{width}x{height} as is",
+             *(["inverted (255 - value)"] if invert else []),
              f"pixels /{fmt.divide:g}" if fmt.divide != 1 else "pixels as is (0..255)", f"shape {x.shape}",
              f"values {x.min():.3f}..{x.max():.3f} (mean {x.mean():.3f})"]
-    return Example(str(path), x, shown=f"{path}: " + " -> ".join(steps))
+    return Example(str(path), x, shown=f"{path}: " + " -> ".join(steps), warning=warning)
+
+
+def _light_background(pixels: np.ndarray) -> bool:
+    """The picture's border (where the background is) is mostly light: more than half its pixels above 127."""
+    border = np.concatenate([pixels[0].ravel(), pixels[-1].ravel(), pixels[:, 0].ravel(), pixels[:, -1].ravel()])
+    return float(np.median(border)) > 127
 
 
 def read_question(text: str, data: ComponentConfig) -> Example:
@@ -194,8 +228,12 @@ def read_question(text: str, data: ComponentConfig) -> Example:
 
 # ---------------------------------------------------------------------------------------------
 # Fitting to the model.
-def fit_inputs(examples: list[Example], input_shape: tuple) -> tuple[list[str], np.ndarray]:
-    """Names and one stacked batch; every example must match `input_shape` (None: any size)."""
+def fit_inputs(examples: list[Example], input_shape: tuple, *,
+               problems: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Names and one stacked batch; every example must match `input_shape` (None: any size).
+
+    One that does not raises ConfigError, or, when a `problems` list is given, is left out and said there.
+    """
     names, arrays = [], []
     for example in examples:
         x = example.x
@@ -210,8 +248,11 @@ def fit_inputs(examples: list[Example], input_shape: tuple) -> tuple[list[str], 
             arrays.append(x.reshape(1, *input_shape))
         else:
             shape = tuple("?" if d is None else d for d in input_shape)
-            raise ConfigError(f"{example.name}: shaped {tuple(x.shape)}, the model takes {shape} "
-                              f"(one example) or (N, {', '.join(map(str, shape))}) (a batch)")
+            message = (f"{example.name}: shaped {tuple(x.shape)}, the model takes {shape} "
+                       f"(one example) or (N, {', '.join(map(str, shape))}) (a batch)")
+            if problems is None:
+                raise ConfigError(message)
+            problems.append(message)
     batch = np.concatenate(arrays) if arrays else np.zeros((0, *input_shape), dtype="float32")
     return names, batch
 
@@ -267,9 +308,13 @@ def write_output(path: Path, names: list[str], header: list[str], rows: list[lis
 
 
 def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int = 1, show: bool = False,
-                runs_dir: str | Path | None = None, allow_incomplete: bool = False, device: str = "auto",
-                stream: TextIO | None = None) -> list[list]:
-    """Predict with run `ref` for every input; print one row per example; return the rows."""
+                invert: bool = False, runs_dir: str | Path | None = None, allow_incomplete: bool = False,
+                device: str = "auto", stream: TextIO | None = None, errors: TextIO | None = None) -> list[list]:
+    """Predict with run `ref` for every input; print one row per example; return the rows.
+
+    Inputs that cannot be used are left out: the others are predicted, then each one left out is one line
+    on `errors` (stderr), the last as the ConfigError raised (exit code 2).
+    """
     from nnlab.trained import open_run
 
     stream = stream or sys.stdout
@@ -277,11 +322,18 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
         raise ConfigError(f"--top: expected 1 or more (got {top})")
     if out is not None and Path(out).suffix.lower() not in OUT_SUFFIXES:
         raise ConfigError(f"--out {out}: expected a .csv or .npy file name")
+    errors = errors or sys.stderr
     run = open_run(ref, runs_dir, allow_incomplete=allow_incomplete)
     task = run.task
-    examples = read_inputs(items, run.config.data, task)
+    problems: list[str] = []
+    examples = read_inputs(items, run.config.data, task, invert=invert, problems=problems)
+    if not examples:
+        _refuse(problems, errors)  # nothing to predict: before Keras is imported
     if run.note:
         print(run.note, file=stream)
+    for example in examples:
+        if example.warning:
+            print(f"warning: {example.warning}", file=errors, flush=True)
     if show:
         for example in examples:
             print(example.shown or f"{example.name}: used as is, shape {tuple(example.x.shape)}", file=stream)
@@ -289,7 +341,9 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
     from nnlab.trained import load_model
 
     model = load_model(run, device)
-    names, batch = fit_inputs(examples, tuple(model.inputs[0].shape[1:]))
+    names, batch = fit_inputs(examples, tuple(model.inputs[0].shape[1:]), problems=problems)
+    if not names:
+        _refuse(problems, errors)
     y_pred = model.predict(batch, batch_size=256, verbose=0)
     if isinstance(y_pred, dict):  # an auxiliary per-frame head: the answer is the main output
         y_pred = y_pred["output"]
@@ -301,7 +355,18 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
     if out is not None:
         write_output(Path(out), names, header, rows, np.asarray(y_pred))
         print(f"wrote {out}", file=stream)
+    if problems:
+        stream.flush()
+        _refuse(problems, errors)
     return rows
+
+
+def _refuse(problems: list[str], errors: TextIO) -> None:
+    """One line per input left out: all but the last here, the last as the error the command ends with."""
+    for problem in problems[:-1]:
+        print(f"error: {problem}", file=errors)
+    errors.flush()
+    raise ConfigError(problems[-1])
 
 
 def _class_names(run) -> list[str] | None:

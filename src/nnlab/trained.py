@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from nnlab import runs
-from nnlab.config import ExperimentConfig, load_config
-from nnlab.errors import ConfigError, first_line
+from nnlab.config import ComponentConfig, ExperimentConfig, load_config
+from nnlab.errors import ConfigError, DataNotFoundError, first_line
 
 
 @dataclass(frozen=True)
@@ -80,4 +80,21 @@ def load_model(run: TrainedRun, device: str = "auto", backend_name: str | None =
         raise ConfigError(f"{run.model_path}: cannot load the model: {first_line(exc)}") from None
 
 
-__all__ = ["TrainedRun", "load_model", "open_run"]
+def load_data(run_dir: Path, config: ExperimentConfig, meta: dict[str, Any] | None = None):
+    """The run's dataset from its config.yaml; where that finds nothing (the data were found through
+    $NNLAB_DATA_DIR when it trained), from the place its meta.json recorded, and saying so when that is gone."""
+    from nnlab import datasets
+
+    try:
+        return datasets.load(config.data)
+    except DataNotFoundError as exc:
+        meta = runs.read_json(run_dir / runs.META) if meta is None else meta
+        recorded = (meta.get("data") or {}).get("path")
+        if not isinstance(recorded, str) or recorded == "keras download" or "path" not in config.data.params:
+            raise
+        if not Path(recorded).exists():
+            raise DataNotFoundError(f"{exc}; run {run_dir.name} trained on {recorded}, which is gone") from None
+        return datasets.load(ComponentConfig(name=config.data.name, **{**config.data.params, "path": recorded}))
+
+
+__all__ = ["TrainedRun", "load_data", "load_model", "open_run"]

@@ -66,7 +66,19 @@ def _terminate(signum, frame):
 
 # Arguments and options shared by the commands that use a trained run (evaluate, predict, export).
 def run_argument():
-    return typer.Argument(..., help="Run id, unique id prefix, run folder path, or latest.")
+    return typer.Argument(..., help="Run id, unique id prefix, run folder path, or latest.",
+                          autocompletion=complete_run)
+
+
+def complete_run(incomplete: str) -> list[str]:
+    """Shell completion of a run argument: `latest` and the run ids in $NNLAB_RUNS_DIR (default runs)."""
+    from nnlab import runs
+
+    try:
+        ids = [p.name for p in runs.list_runs(runs.default_runs_dir())]
+    except (OSError, NnlabError):
+        ids = []
+    return [name for name in ("latest", *ids) if name.startswith(incomplete)]
 
 
 def allow_incomplete_option():

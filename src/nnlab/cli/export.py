@@ -22,7 +22,8 @@ def export(
 
     keras: the .keras file as is. savedmodel: a TensorFlow SavedModel for serving (Keras's own export).
     onnx: an .onnx file (Keras's export through tf2onnx). Each export is loaded back, run on the first
-    validation examples and compared with the Keras model; the tolerance is printed.
+    validation examples (keras: on random inputs, so it needs no data) and compared with the Keras model;
+    the tolerance is printed.
 
     Example: nnlab export latest --format onnx --out model.onnx
     """

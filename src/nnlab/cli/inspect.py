@@ -6,12 +6,12 @@ from typing import Optional
 
 import typer
 
-from nnlab.cli._common import handle_errors
+from nnlab.cli._common import complete_run, handle_errors
 
 
 @handle_errors
 def inspect(
-    run: str = typer.Argument(..., help="Run id, unique prefix, folder, or latest."),
+    run: str = typer.Argument(..., help="Run id, unique prefix, folder, or latest.", autocompletion=complete_run),
     sample: int = typer.Option(0, "--sample", min=0, help="Index of the validation example to feed through."),
     layer: Optional[str] = typer.Option(None, "--layer", help="Only this layer (by name)."),
     after_pool: bool = typer.Option(False, "--after-pool", help="Show pooling outputs instead of conv outputs."),

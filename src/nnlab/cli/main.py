@@ -24,7 +24,7 @@ app = typer.Typer(
     name="nnlab",
     help="Train Keras models from short YAML files; every run leaves a folder full of evidence.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: flags without a `<bool>` type column, and nothing heavy imported
 )
@@ -45,7 +45,9 @@ def main(
     _common.state["debug"] = debug or _common.state["debug"]
 
 
-app.command("train", context_settings={"allow_interspersed_args": True})(train_command.train)
+# Unknown options reach `train` as arguments, so `--epochs 2` is answered with the key=value to write.
+app.command("train", context_settings={"allow_interspersed_args": True, "ignore_unknown_options": True})(
+    train_command.train)
 app.command("sweep", context_settings={"allow_interspersed_args": True})(sweep_command.sweep)
 app.command("list")(list_command.list_components)
 app.command("runs")(runs_command.list_runs)

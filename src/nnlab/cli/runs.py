@@ -29,7 +29,11 @@ def list_runs(
                                                "running, completed, failed, interrupted, unreadable."),
     sort: str = typer.Option("created", "--sort", help="created (newest first), name, status, epochs, duration, or a "
                              "metric such as val_accuracy (best first)."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Show at most this many runs."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Show at most this many runs (and sweeps)."),
+    trials: bool = typer.Option(False, "--trials", help="Also list sweep trials as runs (by default each sweep is "
+                                "one line of the sweeps table)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="Only this sweep and its trial runs (id, unique prefix, "
+                                        "folder or latest)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of the table."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of the table."),
     remove: bool = typer.Option(False, "--rm", help="Delete the runs shown (asks first unless --yes)."),
@@ -39,12 +43,15 @@ def list_runs(
 ) -> None:
     """Show each run's id, config name, status, epochs, main metric and duration, newest first; then the sweeps.
 
-    A run whose meta.json cannot be read is listed as `unreadable`, naming the file.
+    A sweep's trial runs are folded into its one line of the sweeps table: --trials lists them as runs
+    too, --sweep ID only that sweep's. --name, --status and --limit apply to both tables. A run whose
+    meta.json cannot be read is listed as `unreadable`, naming the file.
 
     \b
     Examples:
       nnlab runs --status failed --rm
       nnlab runs --name 'mnist*' --sort val_accuracy --limit 5 --json
+      nnlab runs --sweep latest --sort val_accuracy
     """
     from nnlab import runs
 
@@ -57,9 +64,11 @@ def list_runs(
                           f"{', '.join([*runs.STATUSES, 'unreadable'])})")
     folder = Path(runs_dir or runs.default_runs_dir())
     found = sorted([*runs.list_runs(folder), *runs.unfinished_folders(folder)], key=lambda p: p.name, reverse=True)
-    rows = [_row(run_dir) for run_dir in found]
-    rows = [r for r in rows if (not wanted or r["status"] in wanted)
-            and (name is None or fnmatch.fnmatch(r["name"], name) or fnmatch.fnmatch(r["id"], name))]
+    chosen = _find_sweep(sweep, folder) if sweep else None
+    rows = _with_sweeps([_row(run_dir) for run_dir in found], folder)
+    folded = sum(r["sweep"] is not None for r in rows) if chosen is None and not trials else 0
+    rows = [r for r in rows if (chosen is None and (trials or r["sweep"] is None)) or (r["sweep"] == chosen)]
+    rows = [r for r in rows if _matches(r, wanted, name)]
     rows = _sorted(rows, sort)[:limit]
     if remove:
         _remove(rows, folder, yes)
@@ -72,24 +81,59 @@ def list_runs(
         writer.writerows([[_plain(r.get(k)) for k in (*COLUMNS, "problem")] for r in rows])
         sys.stdout.flush()
     elif not rows:
-        typer.echo(f"no runs in {folder}" + (" match" if wanted or name else ""))
+        typer.echo(f"no {'trial ' if chosen else ''}runs in {folder}" + (" match" if wanted or name else ""))
     else:
         _table(rows)
     if not (as_json or as_csv):
-        _list_sweeps(folder)
+        _list_sweeps(folder, wanted, name, limit, chosen, folded)
 
 
-def _list_sweeps(folder: Path) -> None:
+def _with_sweeps(rows: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
+    """Each row's `sweep`: the sweep whose trials.csv names the run, else the one its meta.json records (a
+    trial that started before trials.csv was written); None for a run of no sweep still in `folder`."""
+    from nnlab.sweeps.aggregate import list_sweeps, read_trials
+
+    trial_of, sweeps = {}, set()
+    for sweep_dir in list_sweeps(folder):
+        sweeps.add(sweep_dir.name)
+        trial_of.update({str(row["run_id"]): sweep_dir.name for row in read_trials(sweep_dir) if row.get("run_id")})
+    for row in rows:
+        row["sweep"] = trial_of.get(row["id"]) or (row["sweep"] if row["sweep"] in sweeps else None)
+    return rows
+
+
+def _find_sweep(ref: str, folder: Path) -> str:
+    from nnlab.sweeps.aggregate import find_sweep
+
+    try:
+        return find_sweep(ref, folder).name
+    except ConfigError as exc:
+        raise ConfigError(f"--sweep: {exc}") from None
+
+
+def _matches(row: dict[str, Any], wanted: set[str], name: str | None) -> bool:
+    """--status and --name, for a run or a sweep row alike."""
+    return ((not wanted or row["status"] in wanted)
+            and (name is None or fnmatch.fnmatch(row["name"], name) or fnmatch.fnmatch(row["id"], name)))
+
+
+def _list_sweeps(folder: Path, wanted: set[str], name: str | None, limit: int | None, chosen: str | None,
+                 folded: int) -> None:
     """The sweeps under `folder/sweeps/`, after the runs (read from their tables; no Optuna import)."""
     from nnlab.sweeps.aggregate import sweep_table_rows
 
-    rows = sweep_table_rows(folder)
+    rows = [row for row in sweep_table_rows(folder)
+            if (chosen is None or row[0] == chosen) and _matches({"id": row[0], "name": row[1], "status": row[3]},
+                                                                  wanted, name)][:limit]
     if rows:
         header = ("sweep id", "name", "method", "status", "trials", "best point")
         widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
         typer.echo("")
         for row in (header, *rows):
             typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    if folded:
+        typer.echo(f"({folded} trial run{'s' * (folded > 1)} folded into their sweeps: --trials lists them, "
+                   "--sweep ID one sweep's)")
 
 
 def _row(run_dir: Path) -> dict[str, Any]:
@@ -98,7 +142,7 @@ def _row(run_dir: Path) -> dict[str, Any]:
 
     row: dict[str, Any] = {"id": run_dir.name, "name": "?", "status": "unreadable", "epochs": None,
                            "epochs_planned": None, "metric": None, "value": None, "duration_s": None,
-                           "created": None, "folder": str(run_dir)}
+                           "created": None, "sweep": None, "folder": str(run_dir)}
     try:
         meta = runs.read_json(run_dir / runs.META)
         if not isinstance(meta, dict):
@@ -110,7 +154,8 @@ def _row(run_dir: Path) -> dict[str, Any]:
     row.update(name=str(meta.get("name", "?")), status=runs.effective_status(meta, run_dir),
                epochs=meta.get("epochs_done") if meta.get("status") == "completed" else _epochs_recorded(run_dir),
                epochs_planned=meta.get("epochs_planned"), metric=metric.get("name"), value=metric.get("value"),
-               duration_s=meta.get("duration_s"), created=meta.get("created"))
+               duration_s=meta.get("duration_s"), created=meta.get("created"),
+               sweep=meta.get("sweep") if isinstance(meta.get("sweep"), str) else None)
     return row
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import sys
 from typing import Optional
 
@@ -35,6 +37,7 @@ def train(
     """
     from nnlab import experiment
 
+    _refuse_unknown_options([item for item in (config, *(overrides or [])) if item])
     command = ["nnlab", *sys.argv[1:]]
     if resume:
         extra = [item for item in (config, *(overrides or [])) if item]  # `--resume RUN train.epochs=N`
@@ -45,3 +48,42 @@ def train(
         raise ConfigError("nnlab train: give a config file (e.g. configs/digits_mlp.yaml) or --resume RUN")
     experiment.train(config, overrides or [], runs_dir=runs_dir, device=device, backend=backend, threads=threads,
                      dry_run=dry_run, command=command)
+
+
+def _refuse_unknown_options(items: list[str]) -> None:
+    """`--epochs 2` is not an option: say which key=value override sets it (or which option was meant)."""
+    for position, item in enumerate(items):
+        if not item.startswith("-") or item == "-":
+            continue
+        flag, _, value = item.partition("=")
+        following = items[position + 1] if position + 1 < len(items) else ""
+        if not value and following and not following.startswith("-") and "=" not in following:
+            value = following
+        key = _config_key(flag.lstrip("-").replace("-", "_"))
+        if key:
+            raise ConfigError(f"nnlab train: {flag} is not an option; config keys are set as key=value: "
+                              f"write {key}={value or '...'}")
+        options = [name for param in inspect.signature(train.__wrapped__).parameters.values()
+                   for name in getattr(param.default, "param_decls", None) or () if name.startswith("--")] + ["--help"]
+        close = difflib.get_close_matches(flag, options, n=1, cutoff=0.7)
+        hint = f" (did you mean {close[0]}?)" if close else f" (options: {', '.join(options)})"
+        raise ConfigError(f"nnlab train: no such option {flag}{hint}")
+
+
+_ALIASES = {"lr": "learning_rate", "bs": "batch_size", "epoch": "epochs"}  # what other tools call them
+
+
+def _config_key(name: str) -> str | None:
+    """The config key path whose last part is `name` (`epochs` -> `train.epochs`), if one is."""
+    from nnlab.config import ExperimentConfig, OptimizerConfig, OutputConfig, TrainConfig
+    from nnlab.models import MODELS
+
+    keys = {}
+    for prefix, model in [("model.", entry.params) for entry in MODELS] + [
+            ("output.", OutputConfig), ("train.optimizer.", OptimizerConfig), ("train.", TrainConfig),
+            ("", ExperimentConfig)]:  # a later section wins a shared name: top level, then train, then the rest
+        keys.update({field: prefix + field for field in model.model_fields
+                     if field not in ("data", "model", "train", "output", "name")})
+    name = _ALIASES.get(name, name)
+    close = difflib.get_close_matches(name, list(keys), n=1, cutoff=0.8)
+    return keys[name] if name in keys else keys[close[0]] if close else None

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,6 +270,17 @@ def not_found(name: str, wanted: str, places: list[Path], hint: str = "") -> Dat
         f"{name}: no data found: put {wanted} in $NNLAB_DATA_DIR/{name}/{unset} or give data.path; "
         f"looked in: {where}{hint}"
     )
+
+
+def download_failure(exc: BaseException) -> str:
+    """Why Keras's download failed, as the end of a not-found message: a sentence, not an exception's name."""
+    text = first_line(exc, 300)
+    fetch = re.fullmatch(r"URL fetch failure on (\S+): \S+ -- (.+)", text)  # keras.utils.get_file's own wording
+    if fetch:
+        return f"; downloading {fetch.group(1)} failed too ({fetch.group(2)}: is this machine offline?)"
+    if text == type(exc).__name__:
+        return f"; Keras's download failed too ({text}, with no message)"
+    return f"; Keras's download failed too ({text if type(exc) is Exception else f'{type(exc).__name__}: {text}'})"
 
 
 def check_path(path: str | None, key: str = "data.path") -> None:

@@ -15,6 +15,7 @@ from nnlab.datasets.base import (
     DatasetSpec,
     check_path,
     data_places,
+    download_failure,
     not_found,
     read_pickle,
     split_off,
@@ -93,7 +94,7 @@ def read_cifar10(path: str | None = None, download: bool = True, allow_pickle: b
             (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
             return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras download"
         except Exception as exc:  # offline machines: say so in the message below
-            hint = f"; download failed: {type(exc).__name__}"
+            hint = download_failure(exc)
     wanted = f"{BATCHES}/ (unpacked cifar-10-python.tar.gz) or an .npz with {', '.join(NPZ_KEYS)}"
     raise not_found("cifar10", wanted, places, hint)
 

@@ -15,6 +15,7 @@ from nnlab.datasets.base import (
     DatasetSpec,
     check_path,
     data_places,
+    download_failure,
     not_found,
     read_npy,
     read_npz,
@@ -94,7 +95,7 @@ def read_mnist(path: str | None = None, download: bool = True) -> tuple[dict[str
             (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
             return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras download"
         except Exception as exc:  # offline machines: say so in the message below
-            hint = f"; download failed: {type(exc).__name__}"
+            hint = download_failure(exc)
     wanted = "mnist.npz or " + ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
     raise not_found("mnist", wanted, places, hint)
 

@@ -12,8 +12,7 @@ import importlib
 import re
 from pathlib import Path
 
-from nnlab.config import ComponentConfig
-from nnlab.errors import ConfigError, DataNotFoundError
+from nnlab.errors import ConfigError
 
 INSPECTORS: tuple[str, ...] = (
     "nnlab.inspect.images",  # models with Conv2D layers: input image, feature-map grids, first-layer kernels
@@ -37,8 +36,9 @@ def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, afte
 
 def load_run(run_dir: Path):
     """The run's trained model (model.keras) and its dataset, loaded from the run's own config.yaml."""
-    from nnlab import datasets, runs
+    from nnlab import runs
     from nnlab.config import load_config
+    from nnlab.trained import load_data
     from nnlab.training import backend
 
     model_path = run_dir / runs.MODEL
@@ -51,14 +51,7 @@ def load_run(run_dir: Path):
     from nnlab.models import layers  # noqa: F401  (registers the custom layers saved models refer to)
 
     model = keras.models.load_model(model_path, compile=False)
-    try:
-        return model, datasets.load(config.data)
-    except DataNotFoundError:  # found through $NNLAB_DATA_DIR when it trained: use the place it recorded
-        recorded = (runs.read_json(run_dir / runs.META).get("data") or {}).get("path")
-        if not (isinstance(recorded, str) and "path" in config.data.params and Path(recorded).exists()):
-            raise
-        data = ComponentConfig(name=config.data.name, **{**config.data.params, "path": recorded})
-        return model, datasets.load(data)
+    return model, load_data(run_dir, config)  # found through $NNLAB_DATA_DIR when it trained: the place it recorded
 
 
 _IMAGE_LAYERS = {"Conv2D", "MaxPooling2D", "AveragePooling2D"}  # what nnlab.inspect.images draws

@@ -21,6 +21,7 @@ from nnlab.reports.summary import (
     Confusion,
     EvaluationSummary,
     RunSummary,
+    column_texts,
     config_essentials,
     format_config_value,
     format_value,
@@ -57,6 +58,10 @@ figcaption { color: #555; font-size: 0.85rem; }
 .figures figure { flex: 1 1 420px; }
 .figures.stack figure { flex-basis: 100%; }
 footer { margin-top: 2rem; color: #777; font-size: 0.8rem; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.scroll table { margin: 0; }
+.scroll td, .scroll th { white-space: nowrap; }
+code.command { background: #f6f8fa; padding: 0.2rem 0.4rem; font-size: 0.9rem; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10pt; }
   h2 { break-after: avoid; page-break-after: avoid; }
@@ -91,21 +96,29 @@ def image(png: bytes, alt: str, caption: str = "") -> str:
 
 
 def table(header: Iterable[str], rows: Iterable[Iterable[object]], *, numeric_from: int = 1,
-          row_classes: Iterable[str] | None = None) -> str:
-    """An HTML table; cells from column `numeric_from` on are right-aligned and formatted as numbers."""
+          row_classes: Iterable[str] | None = None, formatted: bool = False) -> str:
+    """An HTML table; cells from column `numeric_from` on are right-aligned and formatted as numbers
+    (`formatted`: they are text already, e.g. from `column_texts`, and only aligned)."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     classes = list(row_classes) if row_classes is not None else None
     body = []
     for i, row in enumerate(rows):
         cells = []
         for j, value in enumerate(row):
-            if j >= numeric_from and not isinstance(value, str):
+            if j >= numeric_from and formatted:
+                cells.append(f'<td class="num">{esc(value)}</td>')
+            elif j >= numeric_from and not isinstance(value, str):
                 cells.append(f'<td class="num">{esc(format_value(value))}</td>')
             else:
                 cells.append(f"<td>{esc(value)}</td>")
         css = f' class="{classes[i]}"' if classes and classes[i] else ""
         body.append(f"<tr{css}>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def scrolling(body: str) -> str:
+    """A wide table kept inside the page: it scrolls sideways on its own."""
+    return f'<div class="scroll">{body}</div>'
 
 
 def definition_table(rows: Iterable[tuple[str, object]]) -> str:
@@ -272,6 +285,9 @@ def predictions_section(run: RunSummary) -> Section | None:
         png = _plot(run, f"predictions_{split}.png")
         if png is not None:
             figures.append(image(png, f"predictions ({name})", f"Drawn from predictions.npz ({split})."))
+        roc = _plot(run, f"roc_{split}.png")
+        if roc is not None:
+            figures.append(image(roc, f"roc curve ({name})", f"The curve the ROC AUC sums up ({split})."))
     if not figures:
         return None
     return Section("predictions", "Predictions", '<div class="figures">' + "".join(figures) + "</div>")
@@ -300,6 +316,9 @@ def evaluation_section(evaluation: EvaluationSummary) -> Section:
     png = _png(plots / f"predictions_{evaluation.split}.png")
     if png is not None:
         body += image(png, f"predictions ({evaluation.split})", f"Drawn from predictions.npz ({evaluation.split}).")
+    roc = _png(plots / f"roc_{evaluation.split}.png")
+    if roc is not None:
+        body += image(roc, f"roc curve ({evaluation.split})", f"The curve the ROC AUC sums up ({evaluation.split}).")
     return Section(f"evaluation-{evaluation.id}", f"Evaluation {evaluation.id}", body)
 
 

@@ -25,9 +25,13 @@ from nnlab.reports.summary import (  # noqa: E402
 
 
 def plot_curves(curves: Curves, *, title: str = "") -> plt.Figure:
-    """Loss and each metric per epoch, training against validation, one panel each."""
+    """Loss and each metric per epoch, training against validation, one panel each; the learning rate per
+    epoch too when it changed (a schedule). One legend, above the panels, where it covers no data."""
     names = curves.metric_names()
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
+    rates = curves.series.get("learning_rate") or []
+    scheduled = len({round(r, 12) for r in rates if r is not None}) > 1
+    panels = len(names) + scheduled
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.1), squeeze=False)
     for ax, name in zip(axes[0], names):
         ax.plot(curves.epochs, curves.series[name], marker=".", label="train")
         if f"val_{name}" in curves.series:
@@ -36,10 +40,24 @@ def plot_curves(curves: Curves, *, title: str = "") -> plt.Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(alpha=0.3)
-        ax.legend()
+    if scheduled:
+        ax = axes[0][-1]
+        ax.plot(curves.epochs, rates, marker=".", color="tab:green")
+        positive = [r for r in rates if r]
+        if positive and max(positive) / min(positive) >= 10:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title("learning rate (the schedule)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    top = 1 - (0.55 if title else 0.35) / 4.1  # inches kept free above the panels, for the title and the legend
+    fig.tight_layout(rect=(0, 0, 1, top))
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, y=0.985, va="top")
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, top - 0.01),
+                   frameon=False)
     return fig
 
 
@@ -84,7 +102,7 @@ def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title
         ax.axvline(0.5, color="black", linewidth=1, linestyle="--")
         ax.set_xlabel(f"predicted probability of {names[1]}")
         ax.set_ylabel("examples")
-        ax.legend()
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the bars
         ax.set_title(title or "predicted probabilities by true class")
     elif task == "regression":
         fig, ax = plt.subplots(figsize=(5, 4.5))
@@ -94,8 +112,8 @@ def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title
         ax.plot([low, high], [low, high], color="black", linewidth=1, linestyle="--", label="perfect")
         ax.set_xlabel("true")
         ax.set_ylabel("predicted")
-        ax.legend()
-        ax.set_title(title or "predicted against true")
+        ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.01), borderaxespad=0, frameon=False)
+        ax.set_title(title or "predicted against true", pad=22)
     elif task == "sequence_regression":
         guess = y_pred.reshape(y_true.shape)
         per_example = y_true.reshape(len(y_true), -1)
@@ -116,6 +134,37 @@ def plot_predictions(y_true: np.ndarray, y_pred: np.ndarray, task: str, *, title
         ax.set_title(title or "predicted against true (validation)")
     else:
         return None
+    fig.tight_layout()
+    return fig
+
+
+def roc_points(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates at every threshold, from (0, 0) to (1, 1) (ties taken together)."""
+    labels = np.asarray(y_true).ravel().astype(int)
+    scores = np.asarray(scores, dtype="float64").ravel()
+    order = np.argsort(-scores, kind="stable")
+    labels, scores = labels[order], scores[order]
+    last = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]  # the last example of each distinct score
+    tp = np.cumsum(labels)[last]
+    fp = (last + 1) - tp
+    positives, negatives = max(int(labels.sum()), 1), max(int(len(labels) - labels.sum()), 1)
+    return np.r_[0.0, fp / negatives], np.r_[0.0, tp / positives]
+
+
+def plot_roc(y_true: np.ndarray, y_pred: np.ndarray, *, title: str = "", auc: float | None = None) -> plt.Figure:
+    """The ROC curve of a binary classifier's scores, the chance diagonal, and the area under it."""
+    fpr, tpr = roc_points(y_true, y_pred)
+    area = float(np.trapezoid(tpr, fpr)) if auc is None else auc
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    ax.plot(fpr, tpr, color="tab:blue", linewidth=2, label=f"ROC (AUC {area:.4f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.01), ncol=2, borderaxespad=0, frameon=False)
+    ax.set_title(title or "ROC curve", pad=22)
     fig.tight_layout()
     return fig
 
@@ -233,4 +282,7 @@ def write_run_plots(run_dir: str | Path, *, title: str = "", only: list[str] | N
                                    title=f"{label}: predicted against true", class_names=names)
             if fig is not None:
                 written.append(save_figure(fig, folder / name))
+            if f"roc_{split}.png" in wanted and (only is None or f"roc_{split}.png" in only):
+                written.append(save_figure(plot_roc(predictions[f"{split}_y_true"], predictions[f"{split}_y_pred"],
+                                                    title=f"{label}: ROC curve"), folder / f"roc_{split}.png"))
     return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from nnlab import runs
+from nnlab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,23 @@ def standard_plots(run_dir: str | Path, task: str | None = None) -> dict[str, st
     if task is None and (run_dir / runs.META).is_file():
         task = read_meta(run_dir).get("task")
     if task in PREDICTION_PLOT_TASKS and (run_dir / runs.PREDICTIONS).is_file():
+        roc = task == "binary" and _reports_roc_auc(run_dir)
         with np.load(run_dir / runs.PREDICTIONS, allow_pickle=False) as data:
             for split in ("train", "val", "test"):  # a run keeps val and test; an evaluation any one split
                 if f"{split}_y_true" in data.files and f"{split}_y_pred" in data.files:
                     out[f"predictions_{split}.png"] = runs.PREDICTIONS
+                    if roc:
+                        out[f"roc_{split}.png"] = runs.PREDICTIONS
     return out
+
+
+def _reports_roc_auc(run_dir: Path) -> bool:
+    """metrics.json has a ROC AUC: the curve it sums up is drawn beside it."""
+    try:
+        metrics = runs.read_json(run_dir / runs.METRICS)
+    except (OSError, ValueError, ConfigError):
+        return False
+    return isinstance(metrics, dict) and any(isinstance(s, dict) and "roc_auc" in s for s in metrics.values())
 
 
 def stale_plots(run_dir: str | Path, task: str | None = None) -> list[str]:
@@ -361,6 +375,24 @@ def format_value(value: Any) -> str:
             return f"{value:.4f}"
         return f"{value:.3e}"
     return _short(value)
+
+
+def column_texts(values: list[object], missing: str = "–") -> list[str]:
+    """One column's numbers in one format: 4 decimals when every one reads well so, else all scientific;
+    whole numbers as they are, None as `missing`."""
+    floats = [v for v in values if isinstance(v, float) and math.isfinite(v)]
+    plain = all(v == 0 or 1e-3 <= abs(v) < 1e5 for v in floats)
+    out = []
+    for v in values:
+        if v is None:
+            out.append(missing)
+        elif isinstance(v, float) and math.isfinite(v):
+            out.append(f"{v:.4f}" if plain else f"{v:.3e}")
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(f"{v:,}")
+        else:
+            out.append(format_value(v) if not isinstance(v, str) else v)
+    return out
 
 
 def format_config_value(value: Any) -> str:

@@ -161,7 +161,7 @@ def best_point(points: list[PointSummary], goal: str) -> PointSummary | None:
 def write_best(sweep_dir: str | Path, config: dict[str, Any], note: str) -> Path:
     """best.yaml: a full experiment file; `nnlab train best.yaml` trains the winner."""
     path = Path(sweep_dir) / BEST
-    runs.write_text(path, f"# {note}\n" + dump_yaml(config))
+    runs.write_text(path, f"# {note}\n# train it: nnlab train {path}\n" + dump_yaml(config))
     return path
 
 

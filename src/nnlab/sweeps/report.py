@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nnlab import runs
-from nnlab.reports.summary import Curves, format_value, read_curves
+from nnlab.reports.summary import Curves, column_texts, format_value, read_curves
 from nnlab.sweeps import aggregate
 from nnlab.sweeps.aggregate import PointSummary, SweepSummary, read_sweep
 
@@ -68,7 +68,7 @@ def plot_metric_against(sweep: SweepSummary, path: str, *, y: str = "metric"):
     per combination of the other swept parameters (at most 8), else the marginal over them."""
     import matplotlib.pyplot as plt
 
-    others = [p for p in sweep.swept if p != path]
+    others = [p for p in sweep.swept if p != path and (y == "metric" or _changes_parameter_count(sweep, p))]
     groups: dict[str, list[PointSummary]] = {}
     for point in sweep.points:
         key = point_label({p: point.params.get(p) for p in others}) if others else ""
@@ -139,7 +139,7 @@ def plot_trial_curves(sweep: SweepSummary, runs_dir: Path):
         length = min(len(s) for s in series)
         if length:
             mean = [sum(s[e] for s in series) / len(series) for e in range(length)]
-            ax.plot(curves[0].epochs[:length], mean, color=color, linewidth=2.4,
+            ax.plot(curves[0].epochs[:length], mean, color=color, linewidth=2.4, marker="o" if length == 1 else None,
                     label=f"{labels.get(point, point)} (n={len(series)})")
     from matplotlib.ticker import MaxNLocator
 
@@ -147,15 +147,208 @@ def plot_trial_curves(sweep: SweepSummary, runs_dir: Path):
     ax.set_xlabel("epoch")
     ax.set_ylabel(column or sweep.metric)
     ax.grid(alpha=0.3)
-    if by_point:
-        ax.legend(fontsize=7, ncol=2 if len(by_point) > 6 else 1)
+    if by_point and _grouped(sweep):  # a legend that groups nothing (every point once) only hides the curves
+        ax.legend(fontsize=7, ncol=2 if len(by_point) > 6 else 1, loc="best")
     ax.set_title(f"learning curves: {column or sweep.metric} per trial (thin) and mean per point (thick)")
     fig.tight_layout()
     return fig if by_point else None
 
 
+def _grouped(sweep: SweepSummary) -> bool:
+    """A grid sweep, or one whose points ran more than once: a legend by point says something."""
+    return sweep.spec.get("method", "grid") == "grid" or any(p.n > 1 for p in sweep.points)
+
+
+def _searched(sweep: SweepSummary) -> bool:
+    """random and bayes: points drawn one by one, read as a history rather than a grid."""
+    return sweep.spec.get("method") in ("random", "bayes")
+
+
+def _completed(sweep: SweepSummary) -> list[dict[str, Any]]:
+    """Completed trials with a finite metric, in trial order."""
+    rows = [r for r in sweep.rows if r.get("status") == "completed" and isinstance(r.get(sweep.metric), (int, float))
+            and math.isfinite(float(r[sweep.metric]))]
+    return sorted(rows, key=lambda r: int(r["trial"]))
+
+
+def _axis_values(sweep: SweepSummary, path: str, rows: list[dict[str, Any]]) -> tuple[list[float], list[str] | None]:
+    """A parameter's values as positions on an axis: the numbers themselves, or the index of each category
+    (returned with the category labels)."""
+    values = [r.get(path) for r in rows]
+    if _numeric(values):
+        return [float(v) for v in values], None
+    categories = list(dict.fromkeys(label(v) for v in values))
+    return [float(categories.index(label(v))) for v in values], categories
+
+
+def plot_metric_scatter(sweep: SweepSummary, path: str):
+    """random/bayes: every completed trial's metric against one parameter, coloured by trial number; no lines
+    (neighbouring values are not neighbouring trials)."""
+    import matplotlib.pyplot as plt
+
+    rows = _completed(sweep)
+    if not rows:
+        return None
+    xs, categories = _axis_values(sweep, path, rows)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    dots = ax.scatter(xs, [float(r[sweep.metric]) for r in rows], c=[int(r["trial"]) for r in rows], cmap="viridis",
+                      s=36, edgecolors="black", linewidths=0.4)
+    fig.colorbar(dots, ax=ax, label="trial")
+    if categories is not None:
+        ax.set_xticks(range(len(categories)), categories, rotation=30 if max(map(len, categories)) > 6 else 0)
+    elif _log_spaced(sweep, path, xs):
+        ax.set_xscale("log")
+    ax.set_xlabel(path)
+    ax.set_ylabel(sweep.metric)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{sweep.metric} against {path} (colour: trial number)")
+    fig.tight_layout()
+    return fig
+
+
+def param_importances(sweep: SweepSummary) -> dict[str, float]:
+    """Optuna's parameter importances (fANOVA, `optuna.importance`) over the completed trials in trials.csv,
+    given to an in-memory study: the sweep's own storage is not opened. {} when they cannot be told apart."""
+    rows = _completed(sweep)
+    distributions = {path: _distribution(sweep, path, rows) for path in sweep.swept}
+    if len(sweep.swept) < 2 or len(rows) < 3 or any(d is None for d in distributions.values()):
+        return {}
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=sweep.goal if sweep.goal in ("minimize", "maximize") else "minimize")
+    for row in rows:
+        params = {path: (label(row.get(path)) if _is_categorical(distributions[path]) else row.get(path))
+                  for path in sweep.swept}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions,
+                                                  value=float(row[sweep.metric])))
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError):  # e.g. every trial with the same value
+        return {}
+    return {path: float(value) for path, value in importances.items()}
+
+
+def _is_categorical(distribution) -> bool:
+    return type(distribution).__name__ == "CategoricalDistribution"
+
+
+def _distribution(sweep: SweepSummary, path: str, rows: list[dict[str, Any]]):
+    """The Optuna distribution sweep.yaml describes for `path` (categories as their labels); None if unknown."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    spec = (sweep.spec.get("parameters") or {}).get(path) or {}
+    if "values" in spec:
+        choices = list(dict.fromkeys(label(v) for v in spec["values"]))
+        return CategoricalDistribution(choices) if len(choices) > 1 else None
+    low, high, kind = spec.get("min"), spec.get("max"), spec.get("distribution")
+    if not _numeric([low, high]) or not low < high:
+        return None
+    values = [r.get(path) for r in rows]
+    if not _numeric(values):
+        return None
+    if kind == "int_uniform" or (kind is None and all(isinstance(v, int) for v in (low, high))):
+        return IntDistribution(int(low), int(high))
+    if kind == "q_uniform" and spec.get("q"):
+        return FloatDistribution(float(low), float(high), step=float(spec["q"]))
+    return FloatDistribution(float(low), float(high), log=kind == "log_uniform_values")
+
+
+def plot_importances(importances: dict[str, float], sweep: SweepSummary):
+    import matplotlib.pyplot as plt
+
+    names = list(importances)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1.6))
+    ax.barh(names, [importances[n] for n in names], color="#4c72b0")
+    for y, name in enumerate(names):
+        ax.text(importances[name], y, f" {importances[name]:.2f}", va="center", fontsize=9)
+    ax.set_xlim(0, max(1.0, max(importances.values()) * 1.15))
+    ax.set_xlabel(f"importance for {sweep.metric} (Optuna, fANOVA)")
+    ax.set_title("parameter importances")
+    fig.tight_layout()
+    return fig
+
+
+def plot_parallel_coordinates(sweep: SweepSummary):
+    """Every completed trial as a line through one axis per parameter and the metric, coloured by the metric."""
+    import matplotlib.pyplot as plt
+    from matplotlib import cm, colors
+
+    rows = _completed(sweep)
+    if len(sweep.swept) < 2 or len(rows) < 2:
+        return None
+    axes_values, ticks = [], []
+    for path in sweep.swept:
+        xs, categories = _axis_values(sweep, path, rows)
+        log = categories is None and _log_spaced(sweep, path, xs) and min(xs) > 0
+        scaled = [math.log10(v) for v in xs] if log else xs
+        low, high = min(scaled), max(scaled)
+        span = (high - low) or 1.0
+        axes_values.append([(v - low) / span for v in scaled])
+        if categories is not None:
+            ticks.append([((i - low) / span, text) for i, text in enumerate(categories)])
+        else:
+            ends = [low, high]
+            ticks.append([(0.0, format_value(10 ** ends[0] if log else ends[0])),
+                          (1.0, format_value(10 ** ends[1] if log else ends[1]))])
+    metric = [float(r[sweep.metric]) for r in rows]
+    low, high = min(metric), max(metric)
+    axes_values.append([(v - low) / ((high - low) or 1.0) for v in metric])
+    ticks.append([(0.0, format_value(low)), (1.0, format_value(high))])
+    names = [*sweep.swept, sweep.metric]
+    norm = colors.Normalize(low, high)
+    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(names)), 4.4))
+    for i in range(len(rows)):
+        ax.plot(range(len(names)), [axis[i] for axis in axes_values], color=cm.viridis(norm(metric[i])), alpha=0.8)
+    for x, marks in enumerate(ticks):
+        ax.axvline(x, color="black", linewidth=0.8)
+        for y, text in marks:
+            ax.text(x + 0.03, y, text, fontsize=8, va="center")
+    ax.set_xticks(range(len(names)), names, fontsize=8)
+    ax.set_yticks([])
+    ax.set_xlim(-0.1, len(names) - 0.6)
+    fig.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label=sweep.metric)
+    ax.set_title("parallel coordinates: each line a trial")
+    fig.tight_layout()
+    return fig
+
+
+def plot_contour(sweep: SweepSummary, first: str, second: str):
+    """The metric over the two most important parameters: interpolated between the trials (dots)."""
+    import matplotlib.pyplot as plt
+
+    rows = _completed(sweep)
+    xs, x_categories = _axis_values(sweep, first, rows)
+    ys, y_categories = _axis_values(sweep, second, rows)
+    if len(set(zip(xs, ys))) < 4 or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None
+    x_log = x_categories is None and _log_spaced(sweep, first, xs) and min(xs) > 0
+    y_log = y_categories is None and _log_spaced(sweep, second, ys) and min(ys) > 0
+    px = [math.log10(v) for v in xs] if x_log else xs
+    py = [math.log10(v) for v in ys] if y_log else ys
+    metric = [float(r[sweep.metric]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    try:
+        filled = ax.tricontourf(px, py, metric, levels=12, cmap="viridis")
+    except (ValueError, RuntimeError):  # points on one line: no triangles to fill
+        plt.close(fig)
+        return None
+    fig.colorbar(filled, ax=ax, label=sweep.metric)
+    ax.scatter(px, py, c="white", edgecolors="black", s=22, linewidths=0.6)
+    for axis, categories, log, path in ((ax.xaxis, x_categories, x_log, first), (ax.yaxis, y_categories, y_log, second)):
+        if categories is not None:
+            axis.set_ticks(range(len(categories)), categories)
+        elif log:
+            axis.set_major_formatter(plt.FuncFormatter(lambda v, _: format_value(10 ** v)))
+    ax.set_xlabel(first + (" (log)" if x_log else ""))
+    ax.set_ylabel(second + (" (log)" if y_log else ""))
+    ax.set_title(f"{sweep.metric} over the two most important parameters")
+    fig.tight_layout()
+    return fig
+
+
 def plot_metric_by_trial(sweep: SweepSummary):
-    """bayes: the metric of each trial in order, with the best so far."""
+    """random/bayes: the metric of each trial in order, with the best so far (the optimisation history)."""
     import matplotlib.pyplot as plt
 
     done = sorted((int(r["trial"]), float(r[sweep.metric])) for r in sweep.rows
@@ -174,7 +367,7 @@ def plot_metric_by_trial(sweep: SweepSummary):
     ax.set_ylabel(sweep.metric)
     ax.grid(alpha=0.3)
     ax.legend()
-    ax.set_title(f"{sweep.metric} against trial number")
+    ax.set_title(f"optimisation history: {sweep.metric} of each trial, best so far")
     fig.tight_layout()
     return fig
 
@@ -193,20 +386,48 @@ def write_sweep_plots(sweep_dir: str | Path) -> list[Path]:
     written = []
     has_metric = any(p.values for p in sweep.points)
     has_counts = any(p.parameters is not None for p in sweep.points)
+    for stale in folder.glob("*.png") if folder.is_dir() else []:  # a plot no longer drawn must not linger
+        stale.unlink()
     for path in sweep.swept:
         if has_metric:
-            written.append(save_figure(plot_metric_against(sweep, path), folder / f"metric_vs_{_slug(path)}.png"))
-        if has_counts:
+            fig = plot_metric_scatter(sweep, path) if _searched(sweep) else plot_metric_against(sweep, path)
+            if fig is not None:
+                written.append(save_figure(fig, folder / f"metric_vs_{_slug(path)}.png"))
+        if has_counts and _changes_parameter_count(sweep, path):
             written.append(save_figure(plot_metric_against(sweep, path, y="parameters"),
                                        folder / f"parameters_vs_{_slug(path)}.png"))
     curves = plot_trial_curves(sweep, sweep_dir.parent.parent)
     if curves is not None:
         written.append(save_figure(curves, folder / "curves.png"))
-    if sweep.spec.get("method") == "bayes":
-        fig = plot_metric_by_trial(sweep)
-        if fig is not None:
-            written.append(save_figure(fig, folder / "metric_vs_trial.png"))
+    if _searched(sweep):
+        for name, fig in _search_figures(sweep):
+            written.append(save_figure(fig, folder / name))
     return written
+
+
+def _search_figures(sweep: SweepSummary):
+    """random/bayes: history, importances, parallel coordinates, the contour of the two most important."""
+    history = plot_metric_by_trial(sweep)
+    if history is not None:
+        yield "history.png", history
+    importances = param_importances(sweep)
+    if importances:
+        yield "importances.png", plot_importances(importances, sweep)
+    parallel = plot_parallel_coordinates(sweep)
+    if parallel is not None:
+        yield "parallel_coordinates.png", parallel
+    if len(importances) >= 2:
+        first, second = list(importances)[:2]
+        contour = plot_contour(sweep, first, second)
+        if contour is not None:
+            yield "contour.png", contour
+
+
+def _changes_parameter_count(sweep: SweepSummary, path: str) -> bool:
+    """Only model (and data) settings change the parameter count; a plot of a flat count says nothing."""
+    if path.startswith("train.") or path == "seed":
+        return False
+    return len({p.parameters for p in sweep.points if p.parameters is not None}) > 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,11 +440,12 @@ def summary_table(sweep: SweepSummary) -> Table:
     scored = any(p.values or p.failed for p in sweep.points)  # else --params-only: counts alone
     for column in (("n", f"{sweep.metric} mean", "std", "min", "max", "failed") if scored else ()) + ("parameters",):
         table.add_column(column, justify="right", no_wrap=True)
-    for p in sweep.points:
+    numbers = [[p.mean, p.std if p.n > 1 else None, min(p.values) if p.values else None,
+                max(p.values) if p.values else None] for p in sweep.points]
+    columns = [column_texts([row[i] for row in numbers]) for i in range(4)]  # one format per column; std – for n=1
+    for i, p in enumerate(sweep.points):
         style = "bold green" if best is not None and p.point == best.point else ""
-        scores = [str(p.n), *(format_value(v) if v is not None else "-" for v in
-                              (p.mean, p.std, min(p.values) if p.values else None, max(p.values) if p.values else None)),
-                  str(p.failed)] if scored else []
+        scores = [str(p.n), *(column[i] for column in columns), str(p.failed)] if scored else []
         cells = [str(p.point), *(label(p.params.get(k)) for k in sweep.swept), *scores,
                  f"{p.parameters:,}" if p.parameters is not None else "-"]
         table.add_row(*cells, style=style)
@@ -248,7 +470,8 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
     console.print(f"sweep folder: {sweep.sweep_dir}")
     best = sweep.best()
     if best is not None:
-        console.print(f"best point: {point_label(best.params)}: {sweep.metric} {best.mean:.4f} ± {best.std:.4f} "
+        spread = f" ± {best.std:.4f}" if best.n > 1 else ""
+        console.print(f"best point: {point_label(best.params)}: {sweep.metric} {best.mean:.4f}{spread} "
                       f"(n={best.n}); best.yaml: {sweep.sweep_dir / aggregate.BEST}", markup=False)
     elif sweep.points and any(p.parameters is not None for p in sweep.points):
         console.print("parameter counts only (--params-only)")
@@ -259,8 +482,10 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
 # ---------------------------------------------------------------------------------------------
 # report.html.
 def write_sweep_report(sweep_dir: str | Path) -> Path:
-    """report.html: overview, the per-point table, every plot, and each trial linked to its own report."""
-    from nnlab.reports.html import Section, definition_table, esc, image, render_page, table, write_run_report
+    """report.html: overview, the best point and how to train it, the per-point table, every plot, and each
+    trial linked to its own report."""
+    from nnlab.reports.html import (Section, definition_table, esc, image, render_page, scrolling, table,
+                                    write_run_report)
 
     sweep_dir = Path(sweep_dir)
     write_sweep_plots(sweep_dir)
@@ -274,40 +499,76 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         ("trials", ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"),
         ("status", sweep.state.get("status", "-")), ("source", sweep.spec.get("source", "-")),
         ("workers x threads", f"{sweep.state.get('workers', '-')} x {sweep.state.get('threads', '-')}"),
-        ("best point", f"{point_label(best.params)}: {best.mean:.4f} ± {best.std:.4f} (n={best.n})" if best else "-"),
     ])
+    sections = [Section("overview", "Overview", overview)]
+    if best is not None:
+        sections.append(Section("best", "Best point", _best_point_html(sweep, best)))
+    numbers = [[p.n, p.mean, p.std if p.n > 1 else None, min(p.values) if p.values else None,
+                max(p.values) if p.values else None, p.failed, p.parameters] for p in sweep.points]
+    columns = [column_texts([row[i] for row in numbers]) for i in range(7)]
     header = ["point", *sweep.swept, "n", f"{sweep.metric} mean", "std", "min", "max", "failed", "parameters"]
-    rows = [[str(p.point), *(label(p.params.get(k)) for k in sweep.swept), p.n,
-             *(v if v is not None else "-" for v in (p.mean, p.std, min(p.values) if p.values else None,
-                                                    max(p.values) if p.values else None)),
-             p.failed, p.parameters if p.parameters is not None else "-"] for p in sweep.points]
-    summary = table(header, rows, numeric_from=1 + len(sweep.swept),
+    rows = [[str(p.point), *(label(p.params.get(k)) for k in sweep.swept), *(column[i] for column in columns)]
+            for i, p in enumerate(sweep.points)]
+    summary = table(header, rows, numeric_from=1 + len(sweep.swept), formatted=True,
                     row_classes=["ok" if best is not None and p.point == best.point else "" for p in sweep.points])
+    sections.append(Section("summary", "Per point", scrolling(summary)))
     figures = "".join(image(png.read_bytes(), png.stem.replace("_", " "), png.name)
-                      for png in sorted((sweep_dir / aggregate.PLOTS).glob("*.png")))
+                      for png in sorted((sweep_dir / aggregate.PLOTS).glob("*.png"), key=_plot_order))
+    if figures:
+        sections.append(Section("plots", "Plots", f'<div class="figures">{figures}</div>'))
+    values = column_texts([row.get(sweep.metric) if isinstance(row.get(sweep.metric), (int, float)) else None
+                           for row in sweep.rows])
+    durations = column_texts([float(row["duration_s"]) if isinstance(row.get("duration_s"), (int, float)) else None
+                              for row in sweep.rows])
     trial_rows = []
-    for row in sweep.rows:
+    for row, value, duration in zip(sweep.rows, values, durations):
         run_id = row.get("run_id")
         link = esc(run_id or "-")
         if run_id and (runs_dir / str(run_id) / runs.META).is_file():
             write_run_report(runs_dir / str(run_id))
             link = f'<a href="../../{esc(run_id)}/report.html">{esc(run_id)}</a>'
-        value = row.get(sweep.metric)
-        cells = [row.get("trial"), row.get("status"), row.get("seed"), *(label(row.get(k)) for k in sweep.swept),
-                 format_value(value) if value is not None else "-", format_value(row.get("duration_s")) if
-                 row.get("duration_s") is not None else "-", row.get("reason") or ""]
-        trial_rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + f"<td>{link}</td></tr>")
+        cells = [row.get("trial"), row.get("status"), row.get("seed"), *(label(row.get(k)) for k in sweep.swept)]
+        trial_rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells)
+                          + f'<td class="num">{esc(value)}</td><td class="num">{esc(duration)}</td>'
+                          + f"<td>{esc(row.get('reason') or '')}</td><td>{link}</td></tr>")
     head = "".join(f"<th>{esc(h)}</th>" for h in ["trial", "status", "seed", *sweep.swept, sweep.metric,
                                                   "duration_s", "reason", "run"])
     trials = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(trial_rows)}</tbody></table>"
-    sections = [Section("overview", "Overview", overview), Section("summary", "Per point", summary)]
-    if figures:
-        sections.append(Section("plots", "Plots", f'<div class="figures">{figures}</div>'))
-    sections.append(Section("trials", "Trials", trials))
+    sections.append(Section("trials", "Trials", scrolling(trials)))
     path = sweep_dir / aggregate.REPORT
     runs.write_text(path, render_page(f"sweep {sweep.name} — {sweep.sweep_id}", sections,
                                       subtitle=f"{sweep.spec.get('method', '?')} · {sweep.metric}"))
     return path
+
+
+def train_best_command(sweep_dir: Path) -> str:
+    """`nnlab train <best.yaml>`, the path as the user reaches it from here (relative when it is below)."""
+    best = Path(sweep_dir) / aggregate.BEST
+    try:
+        shown = best.resolve().relative_to(Path.cwd().resolve()) if best.is_absolute() else best
+    except ValueError:
+        shown = best
+    return f"nnlab train {shown}"
+
+
+def _best_point_html(sweep: SweepSummary, best: PointSummary) -> str:
+    from nnlab.reports.html import definition_table, esc
+
+    spread = f" ± {best.std:.4f}" if best.n > 1 else ""
+    rows = [*((path, label(best.params.get(path))) for path in sweep.swept),
+            (sweep.metric, f"{best.mean:.4f}{spread} (n={best.n})")]
+    command = (f'<p>Train it: <code class="command">{esc(train_best_command(sweep.sweep_dir))}</code> '
+               f"(its config, the base with this point's values, is {esc(aggregate.BEST)} in the sweep folder)</p>"
+               if (sweep.sweep_dir / aggregate.BEST).is_file() else "")
+    return definition_table(rows) + command
+
+
+_PLOT_ORDER = ("history", "importances", "metric_vs_", "contour", "parallel_coordinates", "curves", "parameters_vs_")
+
+
+def _plot_order(png: Path) -> tuple[int, str]:
+    """The plots in reading order: how the search went, what mattered, then the details."""
+    return next((i for i, prefix in enumerate(_PLOT_ORDER) if png.stem.startswith(prefix)), len(_PLOT_ORDER)), png.stem
 
 
 __all__ = ["print_sweep", "write_sweep_plots", "write_sweep_report"]

@@ -135,14 +135,6 @@ def machine() -> dict[str, Any]:
     return {"machine": platform.machine(), "cpu": one_line(cpu, 200) or None, "cpus": cpus, "environment": env}
 
 
-def import_keras():
-    """Keras itself, imported (on $KERAS_BACKEND) without TensorFlow's C++ log lines on stderr and without
-    scikit-learn; for code that needs Keras's names before `configure` chose a backend (the config checks)."""
-    with _keras_without_sklearn(), _quiet_stderr():
-        import keras
-    return keras
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python's `random`, NumPy's global generator and Keras's (the backend's) random state.
 
@@ -368,5 +360,5 @@ class JaxWindowSteps:
         return [({k: float(v[i]) for k, v in logs.items()}, size) for i, size in enumerate(self.sizes)]
 
 
-__all__ = ["BACKENDS", "EXTRAS", "JaxWindowSteps", "choose", "configure", "configure_for_run", "import_keras",
+__all__ = ["BACKENDS", "EXTRAS", "JaxWindowSteps", "choose", "configure", "configure_for_run",
            "jit_compile", "machine", "run_backend", "seed_everything", "set_jit", "threads"]
