@@ -7,6 +7,8 @@ one `sweeps.host.TrialHost`, alternating trial by trial so both see the same mac
 cost is its wall time (as the worker sees it: from sending the trial to its last message, or from starting
 the process to its exit) minus the run's own `duration_s` in meta.json (data, build, training, evaluation,
 save). The host's first trial is reported apart (it pays the imports); the medians are over the others.
+The host's cleanup after a trial (Keras's clear_session, a garbage collection) is reported apart: it runs
+after the result is sent, while a sweep worker records it.
 One thread per trial, as a 2-worker sweep on 2 cores gives each. Both sides share one NNLAB_CACHE_DIR.
 """
 
@@ -59,7 +61,7 @@ def main() -> None:
             started = time.perf_counter()
             host.start()
             start_s = time.perf_counter() - started
-            fresh, warm = [], []
+            fresh, warm, cleanup = [], [], []
             for i, overrides in enumerate(points):
                 runs_dir = folder / f"runs-{backend}-fresh"
                 before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
@@ -76,12 +78,15 @@ def main() -> None:
                 wall = time.perf_counter() - t0
                 assert messages[-1]["event"] == "finished", messages[-1]
                 warm.append(wall - duration(Path(messages[-1]["run_dir"])))
+                assert not host.worn  # waits for the host's cleanup after the trial, and reads its memory
+                cleanup.append(host.last_cleanup_s)
                 print(f"{backend} trial {i}: fixed cost fresh {fresh[-1]:.2f} s, warm host {warm[-1]:.2f} s "
-                      f"(host RSS {host.last_rss_mb:.0f} MiB)", flush=True)
+                      f"+ cleanup {cleanup[-1]:.2f} s (host RSS {host.last_rss_mb:.0f} MiB)", flush=True)
             host.close()
             print(f"{backend}: host start (imports) {start_s:.2f} s; median fixed cost per trial: fresh process "
                   f"{statistics.median(fresh):.2f} s, warm host {statistics.median(warm[1:]):.3f} s after its first "
-                  f"trial ({warm[0]:.2f} s for the first)", flush=True)
+                  f"trial ({warm[0]:.2f} s for the first) + cleanup {statistics.median(cleanup):.3f} s (overlapped "
+                  "with the worker's bookkeeping in a sweep; here with the next fresh-process trial)", flush=True)
     print(f"after: {uptime()}")
 
 

@@ -7,7 +7,7 @@ The worker and its host talk in typed messages, one JSON object per line, never 
   "log"}`, `{"op": "stop"}` (the pruner: stop the current trial after its epoch), `{"op": "exit"}`.
 - host -> worker, on a pipe of its own (what trials print goes to the trial's log file): `ready` (pid,
   backend), `started` (run_id, run_dir), `epoch` (epoch, logs), `finished` (run_dir), `pruned` (run_dir,
-  reason) or `failed` (run_dir or null, reason, error), then `idle` (rss_mb) once it has cleaned up.
+  reason) or `failed` (run_dir or null, reason, error), then `idle` (rss_mb, cleanup_s) once it has cleaned up.
   A trial that kills its host (a segfault, `os._exit`, the kernel's out-of-memory killer, SIGKILL) sends
   nothing: the worker sees the pipe close and records how the process ended.
 
@@ -79,6 +79,7 @@ class TrialHost:
     max_rss_mb: float = MAX_RSS_MB
     trials: int = 0
     last_rss_mb: float = 0.0
+    last_cleanup_s: float = 0.0  # how long the host took to clean up after its last trial
     process: subprocess.Popen | None = field(default=None, repr=False)
     _events: int = field(default=-1, repr=False)  # the read end of the host's message pipe
     _buffer: bytes = field(default=b"", repr=False)
@@ -125,6 +126,7 @@ class TrialHost:
             if message.get("event") == "idle":
                 self._cleaning = False
                 self.last_rss_mb = float(message.get("rss_mb", self.last_rss_mb))
+                self.last_cleanup_s = float(message.get("cleanup_s", 0.0))
 
     def train(self, config_file: str | Path, overrides: list[str], *, runs_dir: str | Path, log: str | Path,
               command: list[str] | None = None, tick_s: float | None = None) -> Iterator[dict[str, Any]]:
@@ -296,8 +298,9 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
     # collects garbage), then say how much memory the host holds.
     import keras
 
+    began = time.perf_counter()
     keras.backend.clear_session()
-    channel.send("idle", rss_mb=round(rss_mb(), 1))
+    channel.send("idle", rss_mb=round(rss_mb(), 1), cleanup_s=round(time.perf_counter() - began, 3))
 
 
 class _output_to:
