@@ -129,22 +129,22 @@ def test_every_sweep_config_validates():
 CLAIMER = """
 import sys, time
 from pathlib import Path
-from nnlab.sweeps import engine
-study = engine._load_study(engine.open_storage("journal", Path(sys.argv[1])), Path(sys.argv[1]).name)
+from nnlab.sweeps import study
+sweep = study.load("journal", Path(sys.argv[1]))
 while True:
-    trial = engine.claim(study)
-    if trial is None:
+    claim = sweep.claim()
+    if claim is None:
         break
-    print(trial.user_attrs["index"], flush=True)
+    print(claim.index, flush=True)
     time.sleep(0.05)  # a trial takes a while: the processes interleave
-    study.tell(trial.number, 1.0)
+    sweep.finish(claim, "completed", 1.0)
 """
 
 
 def make_study(tmp_path, base, words):
-    from nnlab.sweeps import engine
+    from nnlab.sweeps import study
 
-    return engine.create(load_sweep(base, words), tmp_path / "runs", "journal", ["test"])
+    return study.create(load_sweep(base, words), tmp_path / "runs", "journal", ["test"])
 
 
 def test_four_processes_claim_every_enqueued_trial_exactly_once(tmp_path, base):
@@ -164,20 +164,20 @@ def test_a_trial_left_running_by_a_dead_worker_is_enqueued_again_once(tmp_path, 
     import subprocess
     import sys
 
-    from nnlab.sweeps import engine
+    from nnlab.sweeps import study as studies
 
     sweep_dir = make_study(tmp_path, base, ["model.hidden=[4],[8]"])
-    study = engine._load_study(engine.open_storage("journal", sweep_dir), sweep_dir.name)
-    trial = engine.claim(study)
+    study = studies.load("journal", sweep_dir)
+    claim = study.claim()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    study._storage.set_trial_user_attr(trial._trial_id, "worker", {"host": aggregate.host(), "pid": dead.pid})
-    other = engine._load_study(engine.open_storage("journal", sweep_dir), sweep_dir.name)  # a second process's view
-    assert engine.requeue_stale(study) + engine.requeue_stale(other) == 1
-    latest = engine.latest_attempts(study.get_trials())
+    study.set_attrs(claim, worker={"host": aggregate.host(), "pid": dead.pid})
+    other = studies.load("journal", sweep_dir)  # a second process's view
+    assert study.requeue_stale() + other.requeue_stale() == 1
+    latest = studies.latest_attempts(study.trials())
     assert [(t.user_attrs["index"], t.user_attrs["attempt"], t.state.name) for t in latest] == [
         (0, 2, "WAITING"), (1, 1, "WAITING")]
-    assert engine.claim(study).user_attrs["retry_of"] == trial.number  # retries are claimed first
+    assert study.claim().attrs["retry_of"] == claim.number  # retries are claimed first
 
 
 def test_a_storage_password_is_never_written_and_resume_asks_for_it(tmp_path):

@@ -1,13 +1,267 @@
-"""One sweep worker process: `python -m nnlab.sweeps.worker SWEEP_DIR --storage URL` (started by `nnlab sweep`)."""
+"""A sweep worker: claims trials from the study one at a time and trains each seed in a fresh `nnlab train`
+process (pruning from its history.csv, a heartbeat while it runs). Started by the driver as
+`python -m nnlab.sweeps.worker SWEEP_DIR --storage URL ...`."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import json
+import os
+import re
 import signal
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
+
+from nnlab import runs
+from nnlab.sweeps import aggregate
+from nnlab.sweeps.spec import point_overrides
+
+POLL_S = 0.5
 
 
+@dataclass
+class WorkerContext:
+    sweep_dir: Path
+    runs_dir: Path
+    study: Any  # study.SweepStudy, or a fake with its methods
+    threads: int
+    worker: str
+    device: str = "auto"
+    backend: str | None = None
+
+
+def work(sweep_dir: Path, storage_url: str, *, threads: int, worker: str, device: str = "auto",
+         backend: str | None = None, stream: TextIO | None = None) -> int:
+    """The worker process: open the study, run the claim loop; returns 130 when interrupted, else 0."""
+    from nnlab.sweeps import study as studies
+
+    study = studies.load(storage_url, sweep_dir)
+    ctx = WorkerContext(sweep_dir, sweep_dir.parent.parent, study, threads, worker, device, backend)
+    return claim_loop(ctx, stream or sys.stdout)
+
+
+def claim_loop(ctx: WorkerContext, stream: TextIO) -> int:
+    """Claim, run, record, until no trial is waiting or running; 130 when interrupted, else 0."""
+    from nnlab.sweeps.study import LeaseLost, write_tables
+
+    study = ctx.study
+    while True:
+        study.requeue_stale()
+        claim = study.claim()
+        if claim is None:
+            if not study.unfinished():
+                return 0
+            time.sleep(2 * POLL_S)  # others are running: one of them may die and need a rerun
+            continue
+        try:
+            run_trial(ctx, claim, stream)
+        except KeyboardInterrupt:
+            return 130
+        except LeaseLost:  # declared stale (no heartbeat in time) and re-enqueued by another process
+            print(f"{ctx.worker}: trial {claim.index} was re-enqueued by another process; moving on",
+                  file=stream, flush=True)
+        try:
+            write_tables(ctx.sweep_dir, study)
+        except OSError as exc:  # a full disk must not kill the worker; the parent writes the tables again
+            print(f"{ctx.worker}: could not write the tables: {exc}", file=stream, flush=True)
+
+
+def run_trial(ctx: WorkerContext, claim, stream: TextIO) -> None:
+    """Run every seed of one claimed trial, each in a fresh `nnlab train` process, and record its end."""
+    study = ctx.study
+    study.set_attrs(claim, worker={"host": aggregate.host(), "pid": os.getpid(), "name": ctx.worker},
+                    heartbeat=time.time(), threads=ctx.threads)
+    params = study.suggest(claim)  # bayes: TPE samples the point now (a retry gets its stored values back)
+    results: list[dict[str, Any]] = []
+    pruned = False
+    try:
+        for seed in claim.seeds:
+            study.set_attrs(claim, current_seed=seed)
+            result = run_one(ctx, claim, params, seed, report=not results, stream=stream)
+            results.append(result)
+            study.set_attrs(claim, runs=results)
+            if result["status"] != "completed":
+                pruned = result["status"] == "pruned"
+                break
+    except KeyboardInterrupt:
+        _ignore_signals()  # a second Ctrl-C or the parent's SIGTERM must not cut the bookkeeping short
+        study.requeue(claim, "interrupted (resume with nnlab sweep --resume)")
+        raise
+    failed = [r for r in results if r["status"] == "failed"]
+    if failed:
+        study.set_attrs(claim, reason=failed[0]["reason"])
+        study.finish(claim, "failed")
+    elif pruned:
+        study.finish(claim, "pruned")
+    else:
+        values = [r["value"] for r in results]
+        study.finish(claim, "completed", sum(values) / len(values))
+
+
+_RUN_LINE = re.compile(r"^run (\S+): (training|resuming)")
+
+
+def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, report: bool,
+            stream: TextIO) -> dict[str, Any]:
+    """One `nnlab train` child: heartbeat while it runs, pruning from its history.csv, its result."""
+    spec, index, attempt = ctx.study.spec, claim.index, claim.attempt
+    name = f"{ctx.study.sweep_name}-{index:03d}"[:64]
+    command = [sys.executable, "-m", "nnlab.cli.main", "train", str(ctx.sweep_dir / aggregate.BASE), f"name={name}",
+               f"seed={seed}", *point_overrides(params), "--runs-dir", str(ctx.runs_dir), "--device", ctx.device]
+    if ctx.backend:
+        command += ["--backend", ctx.backend]
+    env = {**os.environ, "NNLAB_THREADS": str(ctx.threads), "NNLAB_SWEEP": ctx.sweep_dir.name}
+    log_path = ctx.sweep_dir / aggregate.LOGS / f"trial-{index:03d}-seed{seed}-attempt{attempt}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    print(f"{ctx.worker}: trial {index} seed {seed} {json.dumps(params)}", file=stream, flush=True)
+    with log_path.open("wb") as log:
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent)
+    run_dir: Path | None = None
+    reported = 0
+    beat = time.time()
+    pruned_at = None
+    from nnlab.sweeps.study import HEARTBEAT_S
+
+    try:
+        while child.poll() is None:
+            time.sleep(POLL_S)
+            if time.time() - beat >= HEARTBEAT_S:
+                ctx.study.heartbeat(claim)
+                beat = time.time()
+            if run_dir is None:
+                run_dir = _run_dir_from_log(log_path, ctx.runs_dir)
+            if report and run_dir is not None and spec.early_terminate is not None:
+                reported, pruned_at = _report_epochs(ctx.study, claim, run_dir, spec.metric.name, reported)
+                if pruned_at is not None:
+                    child.terminate()
+                    child.wait()
+                    break
+    except BaseException:  # Ctrl-C, or the trial was taken from this worker: the child must not train on
+        _stop(child)
+        raise
+    wall = time.time() - started
+    run_dir = run_dir or _run_dir_from_log(log_path, ctx.runs_dir)
+    result: dict[str, Any] = {"seed": seed, "run_id": run_dir.name if run_dir else None, "wall_s": round(wall, 3),
+                              "value": None, "reason": None}
+    meta = runs.read_json(run_dir / runs.META) if run_dir and (run_dir / runs.META).is_file() else {}
+    result["parameters"] = (meta.get("parameters") or {}).get("total")
+    result["duration_s"] = round(wall, 3)
+    result["train_s"] = meta.get("duration_s")
+    if pruned_at is not None:
+        result.update(status="pruned", reason=f"pruned after epoch {pruned_at}",
+                      value=_last_value(run_dir, spec.metric.name))
+    elif child.returncode == 0:
+        value, reason = read_metric(run_dir, spec.metric.name)
+        result.update(status="completed" if reason is None else "failed", value=value, reason=reason)
+    else:
+        result.update(status="failed", reason=_failure_reason(log_path, child.returncode))
+    if run_dir is not None and meta:
+        with runs.claimed(run_dir):  # the child has exited; its lock is free, so this write owns the run
+            runs.update_meta(run_dir, sweep={"id": ctx.sweep_dir.name, "trial": index, "point": claim.attrs.get(
+                "point"), "attempt": attempt, "threads": ctx.threads, "worker": ctx.worker, "wall_s": result["wall_s"]})
+    shown = f"{result['value']:.4f}" if isinstance(result["value"], float) else "-"
+    print(f"{ctx.worker}: trial {index} seed {seed} {result['status']} {spec.metric.name}={shown} "
+          f"in {wall:.1f}s" + (f": {result['reason']}" if result["reason"] else ""), file=stream, flush=True)
+    return result
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: the kernel sends SIGKILL when the parent dies (no orphan trains on)."""
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: children may outlive a killed parent
+        pass
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """Ask the child to stop (SIGTERM: nnlab train marks its run interrupted), then make sure it is gone."""
+    with contextlib.suppress(subprocess.TimeoutExpired):  # after Ctrl-C the child got SIGINT itself
+        child.wait(timeout=2)
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _run_dir_from_log(log_path: Path, runs_dir: Path) -> Path | None:
+    try:
+        with log_path.open(errors="replace") as f:
+            for line in f:
+                match = _RUN_LINE.match(line)
+                if match:
+                    return runs_dir / match.group(1)
+    except OSError:
+        pass
+    return None
+
+
+def _report_epochs(study, claim, run_dir: Path, metric: str, reported: int) -> tuple[int, int | None]:
+    """Report new epochs of history.csv to the pruner; the epoch to stop after, if it says so."""
+    rows = runs.read_history(run_dir) if (run_dir / runs.HISTORY).is_file() else []
+    for row in rows[reported:]:
+        value = row.get(metric)
+        if value is None:
+            continue
+        if study.report(claim, float(value), int(row["epoch"])):
+            return len(rows), int(row["epoch"])
+    return len(rows), None
+
+
+def _last_value(run_dir: Path | None, metric: str) -> float | None:
+    rows = runs.read_history(run_dir) if run_dir else []
+    values = [r[metric] for r in rows if metric in r]
+    return values[-1] if values else None
+
+
+def read_metric(run_dir: Path | None, metric: str) -> tuple[float | None, str | None]:
+    """The sweep's metric from the run's metrics.json: (value, None) or (None, why it is missing)."""
+    from nnlab.sweeps.spec import MetricSpec
+
+    split, key = MetricSpec(name=metric).split_and_key
+    path = run_dir / runs.METRICS if run_dir else None
+    if path is None or not path.is_file():
+        return None, "the run wrote no metrics.json"
+    scores = runs.read_json(path)
+    value = (scores.get(split) or {}).get(key)
+    if not isinstance(value, (int, float)):
+        known = [f"{s}_{k}" if s != "train" else k for s, d in scores.items() for k in d]
+        return None, f"metric {metric} is not in metrics.json (it has: {', '.join(known)})"
+    return float(value), None
+
+
+def _failure_reason(log_path: Path, returncode: int) -> str:
+    """The child's one-line `error: ...`, else how it ended."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    errors = [line.removeprefix("error: ").strip() for line in lines if line.startswith("error: ")]
+    if errors:
+        return errors[-1][:500]
+    if returncode < 0:
+        return f"killed by signal {signal.Signals(-returncode).name}"
+    tail = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return f"exit code {returncode}" + (f": {tail[:300]}" if tail else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# The process entry.
 def _terminate(signum, frame):
     raise KeyboardInterrupt
 
@@ -22,11 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default=None)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # stop like Ctrl-C: the running trial is re-enqueued
-    from nnlab.sweeps import engine
-
     try:
-        return engine.work(args.sweep_dir, args.storage, threads=args.threads, worker=args.worker,
-                           device=args.device, backend=args.backend)
+        return work(args.sweep_dir, args.storage, threads=args.threads, worker=args.worker, device=args.device,
+                    backend=args.backend)
     except KeyboardInterrupt:
         return 130
 
