@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import time
 
 import pytest
 import yaml
@@ -141,6 +142,14 @@ while True:
 """
 
 
+HOLD_LEASE = """
+import sys
+from pathlib import Path
+from nnlab.sweeps import study
+study.hold_lease(Path(sys.argv[1]), sys.argv[2])
+"""
+
+
 def make_study(tmp_path, base, words):
     from nnlab.sweeps import study
 
@@ -169,9 +178,9 @@ def test_a_trial_left_running_by_a_dead_worker_is_enqueued_again_once(tmp_path, 
     sweep_dir = make_study(tmp_path, base, ["model.hidden=[4],[8]"])
     study = studies.load("journal", sweep_dir)
     claim = study.claim()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = subprocess.Popen([sys.executable, "-c", HOLD_LEASE, str(sweep_dir), "w-dead"])  # takes its lease, dies
     dead.wait()
-    study.set_attrs(claim, worker={"host": aggregate.host(), "pid": dead.pid})
+    study.set_attrs(claim, worker={"id": "w-dead"}, heartbeat=time.time())  # a fresh heartbeat, yet gone
     other = studies.load("journal", sweep_dir)  # a second process's view
     assert study.requeue_stale() + other.requeue_stale() == 1
     latest = studies.latest_attempts(study.trials())

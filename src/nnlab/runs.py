@@ -39,7 +39,7 @@ LOCK = ".lock"  # held (flock) by the one process that trains the run, for as lo
 EVALUATIONS = "evaluations"  # evaluations/<stamp>-<split>-<4 hex>/: one `nnlab evaluate` each
 EVALUATION = "evaluation.json"  # what an evaluation folder evaluated (split, data, overrides, model)
 
-STATUSES = ("running", "completed", "failed", "interrupted")
+STATUSES = ("running", "completed", "failed", "interrupted", "pruned")  # pruned: stopped by a sweep's pruner
 
 
 def default_runs_dir() -> Path:

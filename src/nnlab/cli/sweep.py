@@ -27,8 +27,10 @@ def sweep(
                                 "create the study, for workers that --join it)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads per trial (NNLAB_THREADS; "
                                           "default: cores // workers)."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Study storage: journal (a file in the sweep "
-                                          "folder, the default) or postgresql://user:password@host/db."),
+    storage: Optional[str] = typer.Option(None, "--storage", envvar="NNLAB_SWEEP_STORAGE",
+                                          help="Study storage: journal (a file in the sweep folder, the default) or "
+                                          "postgresql://user:password@host/db (from $NNLAB_SWEEP_STORAGE, the "
+                                          "password stays out of `ps`)."),
     join: Optional[str] = typer.Option(None, "--join", help="Add workers to a sweep whose study is in --storage."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Finish a stopped sweep (id, prefix, path or latest)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: run failed trials again."),
@@ -92,7 +94,7 @@ def sweep(
 
         sweep_dir = aggregate.find_sweep(resume, runs_dir_path)
         url = storage or str(study.read_sweep_file(sweep_dir).get("storage", "journal"))
-        if f":{aggregate.MASK}@" in url:
+        if aggregate.MASK in url:
             raise ConfigError(f"--resume {resume}: the study's password is not stored; give --storage URL again "
                               "(or keep it in PGPASSWORD or ~/.pgpass)")
         if retry_failed:

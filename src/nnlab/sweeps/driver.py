@@ -4,6 +4,7 @@ and the sweep's state at the end."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 from nnlab.errors import NnlabError
 from nnlab.sweeps import aggregate
 from nnlab.sweeps import study as studies
-from nnlab.sweeps.worker import _ignore_signals, die_with_parent
+from nnlab.sweeps.worker import STORAGE_ENV, _ignore_signals, die_with_parent
 
 
 def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, device: str = "auto",
@@ -26,14 +27,15 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
     logs.mkdir(exist_ok=True)
     procs = []
     for i in range(workers):
-        worker = f"{aggregate.host()}-{os.getpid()}-w{i}"
-        cmd = [sys.executable, "-m", "nnlab.sweeps.worker", str(sweep_dir), "--storage", storage_url,
-               "--threads", str(threads), "--worker", worker, "--device", device]
+        worker = f"w{i}-{secrets.token_hex(6)}"  # unique in any machine or PID namespace; recorded on its trials
+        cmd = [sys.executable, "-m", "nnlab.sweeps.worker", str(sweep_dir), "--threads", str(threads),
+               "--worker", worker, "--device", device]
         if backend:
             cmd += ["--backend", backend]
         with (logs / f"{worker}.log").open("ab") as log:
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-                                          env={**os.environ, "NNLAB_CPU_SLOT": str(i)}))  # JAX trials: which CPUs
+                                          env={**os.environ, "NNLAB_CPU_SLOT": str(i),  # JAX trials: which CPUs
+                                               STORAGE_ENV: storage_url}))  # never in argv: `ps` shows argv to all
     started = time.time()
     status = "interrupted"
     try:
@@ -46,6 +48,16 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
                 _say(console, line)
                 last, shown_at = counts, time.time()
         status = "done"
+    except studies.StorageUnavailableError:
+        # The workers wait out the same outage and give up about now; their trials stay running in the
+        # study, and their lease files, freed when they exit, let a resume rerun them at once.
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        aggregate.write_state(sweep_dir, "interrupted", finished_at=time.time(), reason="storage unreachable")
+        raise
     except KeyboardInterrupt:
         _ignore_signals()
         deadline = time.time() + 10  # after Ctrl-C the workers got SIGINT too: let them re-enqueue their trials
@@ -60,23 +72,32 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
             except subprocess.TimeoutExpired:
                 p.kill()
         study.requeue_stale()
-    rows = studies.write_tables(sweep_dir, study)
+    try:
+        rows = studies.write_tables(sweep_dir, study)
+    except studies.StorageUnavailableError:  # the workers gave up on the database (exit 130) before this process
+        aggregate.write_state(sweep_dir, "interrupted", finished_at=time.time(), reason="storage unreachable")
+        raise
     crashed = [p.returncode for p in procs if p.returncode not in (0, 130, -signal.SIGTERM)]
     failed = any(r["status"] == "failed" for r in rows)
     left = any(r["status"] in ("waiting", "running") for r in rows)
-    final = "interrupted" if status == "interrupted" else ("failed" if failed or crashed or left else "completed")
+    # The state and the exit code follow the trials: a worker that died while the others finished its
+    # trials is a note, not a failure; trials left over are a sweep to resume.
+    final = "interrupted" if status == "interrupted" or left else ("failed" if failed else "completed")
     aggregate.write_state(sweep_dir, final, finished_at=time.time())
     if status == "interrupted":
         raise KeyboardInterrupt
-    if crashed and not failed:
-        raise NnlabError(f"{len(crashed)} worker(s) crashed (exit codes {crashed}); see {logs}")
+    if crashed:
+        note = f"{len(crashed)} worker(s) died (exit codes {crashed}; see {logs})"
+        if left:
+            raise NnlabError(f"{note}; trials are left: nnlab sweep --resume {sweep_dir.name}")
+        _say(console, f"note: {note}; the other workers finished their trials")
     return 1 if failed or left else 0
 
 
 def progress_line(study, started: float) -> str:
     rows = study.rows()
     counts = {s: sum(r["status"] == s for r in rows) for s in aggregate.TRIAL_STATUSES}
-    done = counts["completed"] + counts["pruned"] + counts["failed"]
+    done = counts["completed"] + counts["pruned"] + counts["failed"] + counts["skipped"]
     metric = study.spec.metric.name
     values = [r[metric] for r in rows if r["status"] == "completed" and isinstance(r[metric], float)]
     best = (max if study.spec.metric.goal == "maximize" else min)(values) if values else None
@@ -84,7 +105,9 @@ def progress_line(study, started: float) -> str:
     left = counts["waiting"] + counts["running"]
     eta = f", ETA {_clock(elapsed / done * left)}" if done and left else ""
     best_text = f", best {metric} {best:.4f}" if best is not None else ""
-    return (f"trials: {done} done ({counts['failed']} failed, {counts['pruned']} pruned), {counts['running']} running, "
+    skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
+    return (f"trials: {done} done ({counts['failed']} failed, {counts['pruned']} pruned{skipped}), "
+            f"{counts['running']} running, "
             f"{counts['waiting']} left{best_text}; {_clock(elapsed)} elapsed{eta}")
 
 

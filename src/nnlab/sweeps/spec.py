@@ -150,6 +150,8 @@ class EarlyTerminate(_Strict):
     type: Literal["median", "hyperband"]
     min_epochs: int = Field(1, ge=1, description="median: epochs before any trial may be stopped")
     min_iter: int = Field(1, ge=1, description="hyperband: the smallest budget in epochs")
+    max_iter: int | None = Field(None, ge=1, description="hyperband: the largest budget in epochs (default: the "
+                                 "epochs of the first trial that completes)")
     eta: int = Field(3, ge=2, description="hyperband: reduction factor")
     startup_trials: int = Field(3, ge=0, description="median: trials that always run to the end first")
 

@@ -10,8 +10,11 @@ attempt, so every later write of the old attempt is refused by the store (`Lease
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +26,13 @@ from optuna.trial import TrialState
 
 from nnlab import runs
 from nnlab.config import dump_yaml, read_yaml
-from nnlab.errors import ConfigError, first_line
+from nnlab.errors import ConfigError, NnlabError, first_line
 from nnlab.sweeps import aggregate
 from nnlab.sweeps.spec import Sweep, SweepSpec
 
-HEARTBEAT_S = 5.0
-GRACE_S = float(os.environ.get("NNLAB_SWEEP_GRACE_S", "60"))  # a heartbeat older than this: the worker is gone
+GRACE_S = float(os.environ.get("NNLAB_SWEEP_GRACE_S", "60"))  # no sign of life for this long: the worker is gone
+HEARTBEAT_S = min(5.0, GRACE_S / 4)  # several beats per grace period, so one late beat is not a death
+STORAGE_WAIT_S = float(os.environ.get("NNLAB_SWEEP_STORAGE_WAIT_S", "300"))  # how long a database may not answer
 READY = "nnlab_ready"
 STATUS = {TrialState.COMPLETE: "completed", TrialState.FAIL: "failed", TrialState.PRUNED: "pruned",
           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
@@ -49,17 +53,136 @@ def open_storage(url: str, sweep_dir: Path | None):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        return JournalStorage(JournalFileBackend(str(Path(sweep_dir) / aggregate.JOURNAL)))
+        path = Path(sweep_dir) / aggregate.JOURNAL
+        copy = repair_journal(path)
+        if copy is not None:
+            print(f"note: {path}: its last record was cut short (power loss, full disk?) and was dropped; "
+                  f"what was cut is kept in {copy.name}", file=sys.stderr, flush=True)
+        return JournalStorage(JournalFileBackend(str(path)))
     if url.startswith("postgresql"):
         try:
             import psycopg  # noqa: F401
         except ImportError:
             raise ConfigError("--storage postgresql://...: the driver is missing; pip install 'nnlab[postgres]'") from None
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        storage = optuna.storages.RDBStorage(_quoted_password(url), engine_kwargs={"pool_pre_ping": True})
     except Exception as exc:  # bad URL, server down, wrong password: one line
         raise ConfigError(f"--storage {aggregate.masked_url(url)}: cannot open the study storage: "
                           f"{aggregate.masked_url(first_line(exc))}") from None
+    return PatientStorage(storage, aggregate.masked_url(url))
+
+
+class StorageUnavailableError(NnlabError):
+    """The study's database stayed unreachable for longer than NNLAB_SWEEP_STORAGE_WAIT_S: the sweep stops,
+    interrupted and resumable. Exit code 130, as for Ctrl-C."""
+
+    exit_code = 130
+
+
+class PatientStorage:
+    """A database storage whose calls wait out a server that blinks (a restart, a failover, a network cut):
+    each call is retried with growing pauses (0.5 s doubling to 10 s) for up to `wait_s` seconds
+    (NNLAB_SWEEP_STORAGE_WAIT_S, default 300), while the trials' training processes go on; then
+    StorageUnavailableError. Only connection errors are retried, never an answer such as "trial finished"."""
+
+    def __init__(self, inner, shown_url: str, wait_s: float | None = None):
+        self._inner = inner
+        self._shown_url = shown_url
+        self.wait_s = STORAGE_WAIT_S if wait_s is None else wait_s
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._inner, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def patient(*args, **kwargs):
+            deadline, pause = None, 0.5
+            while True:
+                try:
+                    return attr(*args, **kwargs)
+                except _CONNECTION_ERRORS as exc:
+                    now = time.time()
+                    if deadline is None:
+                        deadline = now + self.wait_s
+                        print(f"note: the study storage {self._shown_url} does not answer "
+                              f"({aggregate.masked_url(first_line(exc, 120))}); retrying for up to {self.wait_s:.0f}s",
+                              file=sys.stderr, flush=True)
+                    if now >= deadline:
+                        raise StorageUnavailableError(
+                            f"the study storage {self._shown_url} did not answer for {self.wait_s:.0f}s "
+                            "(NNLAB_SWEEP_STORAGE_WAIT_S); the sweep stopped, interrupted: once the database is "
+                            "back, nnlab sweep --resume finishes it") from None
+                    time.sleep(min(pause, max(0.0, deadline - now)))
+                    pause = min(2 * pause, 10.0)
+        return patient
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    from optuna.exceptions import StorageInternalError
+
+    errors: list[type[BaseException]] = [StorageInternalError]
+    try:
+        import sqlalchemy.exc
+
+        errors += [sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+_CONNECTION_ERRORS = _connection_errors()
+
+
+def _quoted_password(url: str) -> str:
+    """The URL with its password percent-encoded: `user:p@ss@host` means the password `p@ss` (everything up
+    to the last @ before the query), where SQLAlchemy would read the password `p` and the host `ss@host`."""
+    from urllib.parse import quote, unquote
+
+    head, mark, query = url.partition("?")
+    match = re.match(r"^([\w+]+://[^:/@]*):(.*)@([^@]*)$", head)
+    if match is None:
+        return url
+    return f"{match[1]}:{quote(unquote(match[2]), safe='')}@{match[3]}{mark}{query}"
+
+
+def repair_journal(path: Path) -> Path | None:
+    """Drop an incomplete last record of a journal (a write torn by power loss or a full disk), as a
+    write-ahead log does on recovery, keeping what was cut in a copy beside it; returns the copy's path.
+    A damaged record anywhere else is a ConfigError naming the file and the line: that is not a torn write."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    lock = JournalFileSymlinkLock(str(path))  # the lock Optuna's appends take: no append is half-written now
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        tail = lines.pop()  # the bytes after the last newline: empty unless the last write was torn
+        bad = [i for i, line in enumerate(lines) if not _is_record(line)]
+        keep = len(lines)
+        if not tail and bad and bad[-1] == len(lines) - 1:  # a torn record that still got its newline
+            keep, bad = bad[-1], bad[:-1]
+        if bad:
+            raise ConfigError(f"{path}: line {bad[0] + 1} of {len(lines)} is not a journal record, so the study is "
+                              "damaged in the middle (not a torn last write); restore the file from a backup, or "
+                              "move it aside and start the sweep again")
+        if keep == len(lines) and not tail:
+            return None
+        offset = sum(len(line) + 1 for line in lines[:keep])
+        copy = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}")
+        copy.write_bytes(data[offset:])
+        os.truncate(path, offset)
+        return copy
+    finally:
+        lock.release()
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _pruner(spec: SweepSpec):
@@ -68,7 +191,8 @@ def _pruner(spec: SweepSpec):
         return optuna.pruners.NopPruner()
     if rule.type == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=rule.startup_trials, n_warmup_steps=rule.min_epochs)
-    return optuna.pruners.HyperbandPruner(min_resource=rule.min_iter, reduction_factor=rule.eta)
+    return optuna.pruners.HyperbandPruner(min_resource=rule.min_iter, max_resource=rule.max_iter or "auto",
+                                          reduction_factor=rule.eta)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,9 +225,10 @@ class Claim:
 class SweepStudy:
     """The study of one sweep: claims, heartbeats, results and re-enqueueing, through the storage's public API."""
 
-    def __init__(self, storage, name: str, spec: SweepSpec | None = None):
+    def __init__(self, storage, name: str, spec: SweepSpec | None = None, sweep_dir: Path | None = None):
         self.storage = storage
         self.name = name
+        self.sweep_dir = sweep_dir  # this machine's sweep folder: worker leases and trial run folders are read there
         self.study = optuna.load_study(study_name=name, storage=storage)
         attrs = self.study.user_attrs
         self.spec = spec or SweepSpec.model_validate(attrs["nnlab_spec"])
@@ -199,32 +324,87 @@ class SweepStudy:
     # -- re-enqueueing: stale, interrupted and (on request) failed trials
     def requeue(self, trial, reason: str, *, already_failed: bool = False) -> bool:
         """Mark `trial` (a FrozenTrial or Claim) failed with `reason` and enqueue its next attempt; False if
-        another process won."""
+        another process won. The next attempt keeps the runs this one completed (recorded, or found finished in
+        its run folder: a worker stopped while its training child completed the run), so none trains twice."""
         number = trial.number
         trial_id = self._id(number)
-        frozen = self.storage.get_trial(trial_id)
         if not already_failed:
             try:
                 self.storage.set_trial_user_attr(trial_id, "reason", reason)
                 self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
             except UpdateFinishedTrialError:
                 return False
-        keep = {k: v for k, v in frozen.user_attrs.items() if k in ("index", "point", "seeds", "params")}
-        keep.update(attempt=frozen.user_attrs.get("attempt", 1) + 1, retry_of=number)
+        frozen = self.storage.get_trial(trial_id)
+        attrs = frozen.user_attrs
+        keep = {k: v for k, v in attrs.items() if k in ("index", "point", "seeds", "params")}
+        done = [r for r in attrs.get("runs", []) if r.get("status") == "completed"]
+        adopted = self._adopt(attrs, {r["seed"] for r in done}) if not already_failed else None
+        done += [adopted] if adopted else []
+        keep.update(attempt=attrs.get("attempt", 1) + 1, retry_of=number, **({"runs": done} if done else {}))
         self.study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=frozen.params,
                                                        distributions=frozen.distributions, user_attrs=keep))
         return True
 
+    def _adopt(self, attrs: dict[str, Any], done: set[int]) -> dict[str, Any] | None:
+        """The run the superseded attempt was training, when its folder is here and says completed."""
+        run_dir = self._run_dir(attrs)
+        seed = attrs.get("current_seed")
+        if run_dir is None or seed in done or not (run_dir / runs.META).is_file():
+            return None
+        try:
+            with runs.claimed(run_dir):  # nobody trains it any more
+                meta = runs.read_json(run_dir / runs.META)
+                if meta.get("status") != "completed":
+                    return None
+                value, reason = aggregate.read_metric(run_dir, self.spec.metric.name)
+                if reason is not None:
+                    return None
+                runs.update_meta(run_dir, sweep={"id": self.name, "trial": attrs.get("index"),
+                                                 "point": attrs.get("point"), "attempt": attrs.get("attempt", 1),
+                                                 "threads": attrs.get("threads"),
+                                                 "worker": (attrs.get("worker") or {}).get("name"), "adopted": True})
+        except (NnlabError, OSError, ValueError):
+            return None
+        return {"seed": seed, "run_id": run_dir.name, "status": "completed", "value": value, "reason": None,
+                "parameters": (meta.get("parameters") or {}).get("total"), "duration_s": meta.get("duration_s"),
+                "train_s": meta.get("duration_s")}
+
+    def _run_dir(self, attrs: dict[str, Any]) -> Path | None:
+        run_id = attrs.get("current_run")
+        if self.sweep_dir is None or not run_id:
+            return None
+        run_dir = self.sweep_dir.parent.parent / run_id
+        return run_dir if run_dir.is_dir() else None
+
+    def gone(self, trial, *, grace_s: float = GRACE_S, now: float | None = None) -> str | None:
+        """Why the attempt `trial` has nobody working on it, or None while there is a sign of life.
+
+        Signs of life: its training process (it holds its run's lock, or wrote history.csv within the grace
+        period) and its worker's lease (a heartbeat within the grace period). A worker's lease file in this
+        sweep folder that nobody holds means the worker is gone (the kernel drops the lock when a process dies,
+        in any PID namespace); pids and host names are never compared.
+        """
+        now = time.time() if now is None else now
+        attrs = trial.user_attrs
+        run_dir = self._run_dir(attrs)
+        if run_dir is not None:
+            if runs.run_is_owned(run_dir):
+                return None
+            history = run_dir / runs.HISTORY
+            if history.is_file() and now - history.stat().st_mtime <= grace_s and lease_held(self, attrs) is not False:
+                return None
+        if lease_held(self, attrs) is False:
+            return "its worker is gone"
+        beat = attrs.get("heartbeat") or (trial.datetime_start.timestamp() if trial.datetime_start else now)
+        return f"no heartbeat for {now - beat:.0f}s" if now - beat > grace_s else None
+
     def requeue_stale(self, *, grace_s: float = GRACE_S) -> int:
-        """Re-enqueue RUNNING trials whose worker is gone; return how many this process re-enqueued."""
+        """Re-enqueue RUNNING trials nobody works on (see `gone`); return how many this process re-enqueued."""
         count = 0
         now = time.time()
         for trial in self.trials((TrialState.RUNNING,)):
-            worker = trial.user_attrs.get("worker") or {}
-            beat = trial.user_attrs.get("heartbeat") or (trial.datetime_start.timestamp() if trial.datetime_start else now)
-            dead_here = worker.get("host") == aggregate.host() and not process_alive(worker.get("pid"))
-            if dead_here or now - beat > grace_s:
-                why = "its worker died" if dead_here else f"no heartbeat for {now - beat:.0f}s"
+            why = self.gone(trial, grace_s=grace_s, now=now)
+            if why:
                 count += self.requeue(trial, f"rerun: {why}")
         return count
 
@@ -234,15 +414,40 @@ class SweepStudy:
         return sum(self.requeue(t, "", already_failed=True) for t in failed)
 
 
-def process_alive(pid: int | None) -> bool:
-    """True while `pid` runs; a zombie (killed, not yet reaped by its new parent) counts as dead."""
-    if not pid:
-        return False
+# ---------------------------------------------------------------------------------------------
+# Worker leases: each worker holds an flock on sweep_dir/workers/<id>.lock for as long as it lives.
+def lease_path(sweep_dir: Path, worker_id: str) -> Path:
+    return Path(sweep_dir) / "workers" / f"{worker_id}.lock"
+
+
+def hold_lease(sweep_dir: Path, worker_id: str) -> int:
+    """Take this worker's lease file (kept open for the life of the process); returns its descriptor."""
+    path = lease_path(sweep_dir, worker_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def lease_held(study: SweepStudy, attrs: dict[str, Any]) -> bool | None:
+    """True while the attempt's worker holds its lease file here, False when nobody does, None when unknown
+    (no lease file in this sweep folder: the worker runs on another machine)."""
+    worker = (attrs.get("worker") or {}).get("id")
+    if study.sweep_dir is None or not worker:
+        return None
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return runs._alive(pid) if not Path("/proc").is_dir() else False
+        fd = os.open(lease_path(study.sweep_dir, worker), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +463,7 @@ def load(storage_url: str, sweep_dir: Path, sweep_id: str | None = None) -> Swee
     if not user_attrs.get(READY):
         raise ConfigError(f"sweep {sweep_id}: its creation was cut short before every trial was enqueued; "
                           "start the sweep again")
-    return SweepStudy(storage, sweep_id)
+    return SweepStudy(storage, sweep_id, sweep_dir=sweep_dir)
 
 
 def create(sweep: Sweep, runs_dir: Path, storage_url: str, command: list[str]) -> Path:
@@ -349,7 +554,10 @@ def trial_rows(trials, spec: SweepSpec) -> list[dict[str, Any]]:
                 status = "running" if seed == attrs.get("current_seed") else "waiting"
             if trial.state.is_finished() and not run:
                 status = STATUS[trial.state]
-            reason = run.get("reason") or (attrs.get("reason") if status == "failed" else None)
+                if trial.state == TrialState.PRUNED and attrs.get("runs"):
+                    status = "skipped"  # a later repeat of a point pruned on an earlier seed: it never ran
+            reason = "its point was pruned on an earlier seed" if status == "skipped" else None
+            reason = run.get("reason") or reason or (attrs.get("reason") if status == "failed" else None)
             rows.append({"trial": attrs["index"], "status": status, "seed": seed, "run_id": run.get("run_id"),
                          **params, metric: run.get("value"), "duration_s": run.get("duration_s"), "reason": reason,
                          "point": attrs.get("point"), "attempt": attrs.get("attempt", 1),
@@ -379,5 +587,5 @@ def write_tables(sweep_dir: Path, study: SweepStudy) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["Claim", "LeaseLost", "SweepStudy", "attach", "create", "latest_attempts", "load", "open_storage",
+__all__ = ["Claim", "LeaseLost", "PatientStorage", "StorageUnavailableError", "SweepStudy", "attach", "create", "latest_attempts", "load", "open_storage",
            "read_sweep_file", "trial_rows", "write_tables"]

@@ -21,8 +21,10 @@ from typing import Any, TextIO
 from nnlab import runs
 from nnlab.sweeps import aggregate
 from nnlab.sweeps.spec import point_overrides
+from nnlab.sweeps.study import HEARTBEAT_S, LeaseLost
 
 POLL_S = 0.5
+STORAGE_ENV = "NNLAB_SWEEP_STORAGE"  # the storage URL, password included: the environment is private to its user
 
 
 @dataclass
@@ -41,14 +43,18 @@ def work(sweep_dir: Path, storage_url: str, *, threads: int, worker: str, device
     """The worker process: open the study, run the claim loop; returns 130 when interrupted, else 0."""
     from nnlab.sweeps import study as studies
 
+    lease = studies.hold_lease(sweep_dir, worker)  # held for the life of this process: gone means dead
     study = studies.load(storage_url, sweep_dir)
     ctx = WorkerContext(sweep_dir, sweep_dir.parent.parent, study, threads, worker, device, backend)
-    return claim_loop(ctx, stream or sys.stdout)
+    try:
+        return claim_loop(ctx, stream or sys.stdout)
+    finally:
+        os.close(lease)
 
 
 def claim_loop(ctx: WorkerContext, stream: TextIO) -> int:
     """Claim, run, record, until no trial is waiting or running; 130 when interrupted, else 0."""
-    from nnlab.sweeps.study import LeaseLost, write_tables
+    from nnlab.sweeps.study import write_tables
 
     study = ctx.study
     while True:
@@ -63,9 +69,9 @@ def claim_loop(ctx: WorkerContext, stream: TextIO) -> int:
             run_trial(ctx, claim, stream)
         except KeyboardInterrupt:
             return 130
-        except LeaseLost:  # declared stale (no heartbeat in time) and re-enqueued by another process
-            print(f"{ctx.worker}: trial {claim.index} was re-enqueued by another process; moving on",
-                  file=stream, flush=True)
+        except LeaseLost:  # declared stale (no sign of life in time) and re-enqueued by another process
+            print(f"{ctx.worker}: trial {claim.index} attempt {claim.attempt} was re-enqueued by another process; "
+                  "its training was stopped and nothing of it recorded; moving on", file=stream, flush=True)
         try:
             write_tables(ctx.sweep_dir, study)
         except OSError as exc:  # a full disk must not kill the worker; the parent writes the tables again
@@ -75,14 +81,17 @@ def claim_loop(ctx: WorkerContext, stream: TextIO) -> int:
 def run_trial(ctx: WorkerContext, claim, stream: TextIO) -> None:
     """Run every seed of one claimed trial, each in a fresh `nnlab train` process, and record its end."""
     study = ctx.study
-    study.set_attrs(claim, worker={"host": aggregate.host(), "pid": os.getpid(), "name": ctx.worker},
+    study.set_attrs(claim, worker={"id": ctx.worker, "name": ctx.worker, "host": aggregate.host(), "pid": os.getpid()},
                     heartbeat=time.time(), threads=ctx.threads)
     params = study.suggest(claim)  # bayes: TPE samples the point now (a retry gets its stored values back)
-    results: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = list(claim.attrs.get("runs", []))  # completed by an earlier attempt
+    done = {r["seed"] for r in results}
     pruned = False
     try:
         for seed in claim.seeds:
-            study.set_attrs(claim, current_seed=seed)
+            if seed in done:
+                continue
+            study.set_attrs(claim, current_seed=seed, current_run=None)
             result = run_one(ctx, claim, params, seed, report=not results, stream=stream)
             results.append(result)
             study.set_attrs(claim, runs=results)
@@ -117,6 +126,7 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
     if ctx.backend:
         command += ["--backend", ctx.backend]
     env = {**os.environ, "NNLAB_THREADS": str(ctx.threads), "NNLAB_SWEEP": ctx.sweep_dir.name}
+    env.pop(STORAGE_ENV, None)  # a trial needs no storage URL
     log_path = ctx.sweep_dir / aggregate.LOGS / f"trial-{index:03d}-seed{seed}-attempt{attempt}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -127,27 +137,33 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
     reported = 0
     beat = time.time()
     pruned_at = None
-    from nnlab.sweeps.study import HEARTBEAT_S
-
     try:
         while child.poll() is None:
             time.sleep(POLL_S)
             if time.time() - beat >= HEARTBEAT_S:
-                ctx.study.heartbeat(claim)
+                ctx.study.heartbeat(claim)  # LeaseLost when another process re-enqueued this attempt
                 beat = time.time()
             if run_dir is None:
                 run_dir = _run_dir_from_log(log_path, ctx.runs_dir)
+                if run_dir is not None:
+                    ctx.study.set_attrs(claim, current_run=run_dir.name)  # its lock and history: signs of life
             if report and run_dir is not None and spec.early_terminate is not None:
                 reported, pruned_at = _report_epochs(ctx.study, claim, run_dir, spec.metric.name, reported)
                 if pruned_at is not None:
                     child.terminate()
                     child.wait()
                     break
-    except BaseException:  # Ctrl-C, or the trial was taken from this worker: the child must not train on
+        run_dir = run_dir or _run_dir_from_log(log_path, ctx.runs_dir)
+        ctx.study.heartbeat(claim)  # still ours? a superseded attempt records nothing, not even in its run folder
+        if report and run_dir is not None and spec.early_terminate is not None and pruned_at is None:
+            _report_epochs(ctx.study, claim, run_dir, spec.metric.name, reported, decide=False)  # the whole curve
+    except LeaseLost:
+        _stop(child, at_once=True)
+        raise
+    except BaseException:  # Ctrl-C: the child must not train on
         _stop(child)
         raise
     wall = time.time() - started
-    run_dir = run_dir or _run_dir_from_log(log_path, ctx.runs_dir)
     result: dict[str, Any] = {"seed": seed, "run_id": run_dir.name if run_dir else None, "wall_s": round(wall, 3),
                               "value": None, "reason": None}
     meta = runs.read_json(run_dir / runs.META) if run_dir and (run_dir / runs.META).is_file() else {}
@@ -158,12 +174,14 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
         result.update(status="pruned", reason=f"pruned after epoch {pruned_at}",
                       value=_last_value(run_dir, spec.metric.name))
     elif child.returncode == 0:
-        value, reason = read_metric(run_dir, spec.metric.name)
+        value, reason = aggregate.read_metric(run_dir, spec.metric.name)
         result.update(status="completed" if reason is None else "failed", value=value, reason=reason)
     else:
         result.update(status="failed", reason=_failure_reason(log_path, child.returncode))
     if run_dir is not None and meta:
         with runs.claimed(run_dir):  # the child has exited; its lock is free, so this write owns the run
+            if pruned_at is not None:  # stopped by the sweep's pruner: not a run to resume
+                runs.update_meta(run_dir, status="pruned", reason=result["reason"])
             runs.update_meta(run_dir, sweep={"id": ctx.sweep_dir.name, "trial": index, "point": claim.attrs.get(
                 "point"), "attempt": attempt, "threads": ctx.threads, "worker": ctx.worker, "wall_s": result["wall_s"]})
     shown = f"{result['value']:.4f}" if isinstance(result["value"], float) else "-"
@@ -186,10 +204,10 @@ def _ignore_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _stop(child: subprocess.Popen) -> None:
+def _stop(child: subprocess.Popen, *, at_once: bool = False) -> None:
     """Ask the child to stop (SIGTERM: nnlab train marks its run interrupted), then make sure it is gone."""
     with contextlib.suppress(subprocess.TimeoutExpired):  # after Ctrl-C the child got SIGINT itself
-        child.wait(timeout=2)
+        child.wait(timeout=0 if at_once else 2)
     if child.poll() is None:
         child.send_signal(signal.SIGTERM)
         try:
@@ -211,14 +229,16 @@ def _run_dir_from_log(log_path: Path, runs_dir: Path) -> Path | None:
     return None
 
 
-def _report_epochs(study, claim, run_dir: Path, metric: str, reported: int) -> tuple[int, int | None]:
-    """Report new epochs of history.csv to the pruner; the epoch to stop after, if it says so."""
+def _report_epochs(study, claim, run_dir: Path, metric: str, reported: int, *, decide: bool = True
+                   ) -> tuple[int, int | None]:
+    """Report new epochs of history.csv to the pruner; the epoch to stop after, if it says so (`decide`).
+    A run that completed reports its whole curve: other trials are judged against it at every epoch."""
     rows = runs.read_history(run_dir) if (run_dir / runs.HISTORY).is_file() else []
     for row in rows[reported:]:
         value = row.get(metric)
         if value is None:
             continue
-        if study.report(claim, float(value), int(row["epoch"])):
+        if study.report(claim, float(value), int(row["epoch"])) and decide:
             return len(rows), int(row["epoch"])
     return len(rows), None
 
@@ -227,22 +247,6 @@ def _last_value(run_dir: Path | None, metric: str) -> float | None:
     rows = runs.read_history(run_dir) if run_dir else []
     values = [r[metric] for r in rows if metric in r]
     return values[-1] if values else None
-
-
-def read_metric(run_dir: Path | None, metric: str) -> tuple[float | None, str | None]:
-    """The sweep's metric from the run's metrics.json: (value, None) or (None, why it is missing)."""
-    from nnlab.sweeps.spec import MetricSpec
-
-    split, key = MetricSpec(name=metric).split_and_key
-    path = run_dir / runs.METRICS if run_dir else None
-    if path is None or not path.is_file():
-        return None, "the run wrote no metrics.json"
-    scores = runs.read_json(path)
-    value = (scores.get(split) or {}).get(key)
-    if not isinstance(value, (int, float)):
-        known = [f"{s}_{k}" if s != "train" else k for s, d in scores.items() for k in d]
-        return None, f"metric {metric} is not in metrics.json (it has: {', '.join(known)})"
-    return float(value), None
 
 
 def _failure_reason(log_path: Path, returncode: int) -> str:
@@ -269,18 +273,23 @@ def _terminate(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nnlab-sweep-worker")
     parser.add_argument("sweep_dir", type=Path)
-    parser.add_argument("--storage", required=True)
+    parser.add_argument("--storage", default=None, help=f"the storage URL (default: ${STORAGE_ENV})")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--worker", required=True)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--backend", default=None)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # stop like Ctrl-C: the running trial is re-enqueued
+    from nnlab.sweeps.study import StorageUnavailableError
+
     try:
-        return work(args.sweep_dir, args.storage, threads=args.threads, worker=args.worker, device=args.device,
+        return work(args.sweep_dir, args.storage or os.environ[STORAGE_ENV], threads=args.threads, worker=args.worker, device=args.device,
                     backend=args.backend)
     except KeyboardInterrupt:
         return 130
+    except StorageUnavailableError as exc:  # its trial stays running in the study: a resume reruns it at once
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return StorageUnavailableError.exit_code
 
 
 if __name__ == "__main__":
