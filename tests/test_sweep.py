@@ -73,8 +73,22 @@ def test_random_points_are_drawn_from_their_distributions_reproducibly(tmp_path,
      "log_uniform_values"),
     ({"parameters": {"model.hidden": {"values": [[4]]}}}, ["train.epochs=0,1"], "parameters.train.epochs = 0"),
     ({"parameters": {"model.activation": {"values": ["relu", "relux"]}}}, [], "parameters.model.activation = \"relux\""),
+    ({"parameters": {"train.batch_size": {"min": 1, "max": 10 ** 9}}}, [], "a grid of 1,000,000,000 points"),
+    ({"parameters": {"train.optimizer.learning_rate": {"min": 0.0, "max": 0.1, "distribution": "q_uniform",
+                                                       "q": 1.0e-12}}}, [], "a grid of 100,000,000,001 points"),
+    ({"method": "random", "run_cap": 5000, "repeats": 10, "parameters": {"model.hidden": {"values": [[4]]}}}, [],
+     "run_cap 5,000 x repeats 10 is more than 10,000 trials"),
+    ({"method": "random", "run_cap": 2, "parameters": {"train.optimizer.learning_rate": {"min": float("nan"),
+                                                                                          "max": 0.1}}}, [],
+     "parameters.train.optimizer.learning_rate: min must be a finite number (got nan)"),
+    ({"method": "random", "run_cap": 2, "parameters": {"train.optimizer.learning_rate": {"min": 0.0,
+                                                                                          "max": float("inf")}}}, [],
+     "max must be a finite number (got inf)"),
+    ({"metric": {"name": "val_acuracy"}, "parameters": {"model.hidden": {"values": [[4]]}}}, [],
+     "metric.name: 'val_acuracy' is not a metric this experiment reports"),
 ], ids=["unknown-path", "empty-values", "min-above-max", "rejected-value", "unknown-method", "log-uniform",
-        "bad-comma-value", "unknown-keras-name"])
+        "bad-comma-value", "unknown-keras-name", "huge-grid", "tiny-q", "run-cap-x-repeats", "nan-bound", "inf-bound",
+        "metric-typo"])
 def test_bad_sweep_files_exit_2_with_one_line_and_no_sweep_folder(tmp_path, base, runs_dir, spec, words, expected):
     path = write_sweep(tmp_path, **spec)
     result = nnlab("sweep", str(path), *words)
@@ -201,3 +215,24 @@ def test_a_storage_password_is_never_written_and_resume_asks_for_it(tmp_path):
     assert result.returncode == 2
     assert result.stderr == (f"error: --resume {sweep_dir}: the study's password is not stored; give --storage URL "
                              "again (or keep it in PGPASSWORD or ~/.pgpass)\n")
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("base.yaml", "train:\n  epochs: 2\n", "train:\n  epochs: 9\n"), "base.yaml: train.epochs differ"),
+    (("sweep.yaml", "name: val_loss", "name: val_accuracy"), "sweep.yaml: metric differ"),
+    (("sweep.yaml", "name: tiny\n", "name: ../../evil\n"), "sweep.yaml: name differ"),
+], ids=["base", "metric", "name"])
+def test_a_sweep_folder_edited_before_resume_is_refused_in_one_line(base, runs_dir, edit, expected):
+    """The study is the source of truth: files edited between a kill and --resume are refused, not mixed in."""
+    created = nnlab("sweep", str(base), "model.hidden=[4],[8]", "--workers", "0")
+    assert created.returncode == 0, created.stderr
+    (sweep_dir,) = aggregate.list_sweeps(runs_dir)
+    name, old, new = edit
+    text = (sweep_dir / name).read_text()
+    assert old in text, text
+    (sweep_dir / name).write_text(text.replace(old, new))
+    result = nnlab("sweep", "--resume", sweep_dir.name)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {sweep_dir}/") and expected in lines[0], lines
+    assert not [p for p in runs_dir.iterdir() if p.name != "sweeps"]  # nothing trained

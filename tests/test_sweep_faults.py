@@ -189,3 +189,29 @@ def test_a_bayes_sweep_with_two_workers_runs_exactly_run_cap_points_times_repeat
     assert sorted((m["sweep"]["point"], m["seed"]) for m in metas.values()) == [
         (p, s) for p in range(3) for s in (0, 1)]
     assert len({r["train.optimizer.learning_rate"] for r in rows}) == 3  # one sampled value per point
+
+
+def test_a_trial_that_hangs_is_stopped_and_recorded_failed_with_the_reason(tmp_path, runs_dir):
+    """The training child stops making epochs (here: SIGSTOP, as a deadlock or a stuck read would look)."""
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=200, batch_size=8))
+    parent = subprocess.Popen([*NNLAB, "sweep", str(base), "model.hidden=[4],[5]"], cwd=REPO,
+                              env={**os.environ, "NNLAB_SWEEP_HANG_S": "8"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        def training():
+            for run_dir in runs.list_runs(runs_dir):
+                if runs.read_history(run_dir) and runs.run_is_owned(run_dir):
+                    return run_dir
+            return None
+
+        run_dir = wait_for(training, 120, "a trial's first epoch")
+        os.kill(runs.read_json(run_dir / runs.META)["pid"], signal.SIGSTOP)
+        wait_for(lambda: runs.read_json(run_dir / runs.META)["status"] != "running", 60, "the hung trial to be stopped")
+        parent.kill()  # the other trial would train 200 epochs; what matters is recorded now
+        parent.wait()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    meta = runs.read_json(run_dir / runs.META)
+    assert meta["status"] == "failed" and meta["reason"].startswith("no epoch for "), meta
+    assert "NNLAB_SWEEP_HANG_S=8" in meta["reason"] and meta["sweep"]["trial"] == 0

@@ -176,9 +176,10 @@ def test_liveness_is_the_lease_and_the_training_process_never_the_pid(sweep_dir,
     assert study.gone(trial, grace_s=60) == "its worker is gone"
 
 
-def test_a_worker_whose_lease_was_taken_stops_its_child_at_once(sweep_dir, monkeypatch):
+def test_a_worker_whose_lease_was_taken_stops_its_child_at_once(tmp_path, monkeypatch):
     monkeypatch.setattr(worker, "HEARTBEAT_S", 0.2)
-    write_config(sweep_dir / "base.yaml", tiny_digits_config(epochs=1000))
+    base = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=1000))
+    sweep_dir = studies.create(load_sweep(base, ["model.hidden=[4],[8]"]), tmp_path / "runs", "journal", ["test"])
     store = studies.load("journal", sweep_dir)
     claimed = store.claim()
     store.set_attrs(claimed, worker={"id": "w-me"}, heartbeat=time.time())

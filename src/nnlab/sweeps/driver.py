@@ -21,6 +21,7 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
           backend: str | None = None, console=None, command: list[str] | None = None) -> int:
     """Run `workers` worker processes until the study is done; return the sweep's exit code (0, 1 or 130)."""
     study = studies.load(storage_url, sweep_dir)
+    study.check_folder(sweep_dir)  # before anything runs: edited files are refused, never mixed in
     aggregate.write_state(sweep_dir, "running", pid=os.getpid(), host=aggregate.host(), workers=workers,
                           threads=threads, started_at=time.time(), finished_at=None, command=command)
     logs = sweep_dir / aggregate.LOGS

@@ -238,6 +238,33 @@ class SweepStudy:
         self._study_id = storage.get_study_id_from_name(name)
         self._handles: dict[int, Any] = {}
 
+    # -- the sweep folder's files against the study
+    def check_folder(self, sweep_dir: Path) -> None:
+        """The study is the source of truth: ConfigError (one line) when the folder's sweep.yaml or base.yaml
+        say otherwise (edited between a kill and --resume), so that no trial trains a mix of both."""
+        info = read_sweep_file(sweep_dir)
+        differ = []
+        try:
+            fields = {k: v for k, v in info.items() if k in SweepSpec.model_fields and k != "name"}  # name: below
+            spec = SweepSpec.model_validate(fields)
+            mine, theirs = self.spec.model_dump(mode="json"), spec.model_dump(mode="json")
+            differ += [k for k in mine if k not in ("base", "name") and mine[k] != theirs[k]]
+        except ValueError:
+            differ.append("its settings")
+        if info.get("name") != self.sweep_name:
+            differ.append("name")
+        if differ:
+            raise ConfigError(f"{sweep_dir / aggregate.SWEEP}: {', '.join(differ)} differ from what the study recorded "
+                              "when the sweep was created; a sweep cannot change on resume: undo the edit, or start "
+                              "a new sweep")
+        base_path = sweep_dir / aggregate.BASE
+        base = read_yaml(base_path) if base_path.is_file() else None
+        if base != self.base:
+            keys = _differing_keys(self.base, base or {})
+            raise ConfigError(f"{base_path}: {', '.join(keys[:3]) or 'its contents'} differ from what the study recorded "
+                              "when the sweep was created; a sweep cannot change on resume: undo the edit, or start "
+                              "a new sweep")
+
     # -- reading
     def trials(self, states: tuple[TrialState, ...] | None = None) -> list:
         return self.study.get_trials(deepcopy=False, states=states)
@@ -412,6 +439,14 @@ class SweepStudy:
         """--retry-failed: enqueue another attempt of every trial whose latest attempt failed."""
         failed = [t for t in latest_attempts(self.trials()) if t.state == TrialState.FAIL]
         return sum(self.requeue(t, "", already_failed=True) for t in failed)
+
+
+def _differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [key for k in sorted(set(a) | set(b), key=str)
+                for key in _differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
 
 
 # ---------------------------------------------------------------------------------------------

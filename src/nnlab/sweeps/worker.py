@@ -24,6 +24,7 @@ from nnlab.sweeps.spec import point_overrides
 from nnlab.sweeps.study import HEARTBEAT_S, LeaseLost
 
 POLL_S = 0.5
+HANG_S = float(os.environ.get("NNLAB_SWEEP_HANG_S", "3600"))  # no epoch for this long: the trial is stopped, failed
 STORAGE_ENV = "NNLAB_SWEEP_STORAGE"  # the storage URL, password included: the environment is private to its user
 
 
@@ -45,6 +46,7 @@ def work(sweep_dir: Path, storage_url: str, *, threads: int, worker: str, device
 
     lease = studies.hold_lease(sweep_dir, worker)  # held for the life of this process: gone means dead
     study = studies.load(storage_url, sweep_dir)
+    study.check_folder(sweep_dir)
     ctx = WorkerContext(sweep_dir, sweep_dir.parent.parent, study, threads, worker, device, backend)
     try:
         return claim_loop(ctx, stream or sys.stdout)
@@ -121,7 +123,8 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
     """One `nnlab train` child: heartbeat while it runs, pruning from its history.csv, its result."""
     spec, index, attempt = ctx.study.spec, claim.index, claim.attempt
     name = f"{ctx.study.sweep_name}-{index:03d}"[:64]
-    command = [sys.executable, "-m", "nnlab.cli.main", "train", str(ctx.sweep_dir / aggregate.BASE), f"name={name}",
+    base = studies_base_file(ctx)
+    command = [sys.executable, "-m", "nnlab.cli.main", "train", str(base), f"name={name}",
                f"seed={seed}", *point_overrides(params), "--runs-dir", str(ctx.runs_dir), "--device", ctx.device]
     if ctx.backend:
         command += ["--backend", ctx.backend]
@@ -137,15 +140,25 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
     reported = 0
     beat = time.time()
     pruned_at = None
+    hung = None
+    found_at = started
     try:
         while child.poll() is None:
             time.sleep(POLL_S)
+            history = run_dir / runs.HISTORY if run_dir is not None else None
+            last_epoch = max(found_at, history.stat().st_mtime if history and history.is_file() else 0)
+            if HANG_S and run_dir and time.time() - last_epoch > HANG_S:  # a deadlock, a stuck read, a stopped child
+                hung = f"no epoch for {time.time() - last_epoch:.0f}s: stopped (NNLAB_SWEEP_HANG_S={HANG_S:g})"
+                child.kill()  # a hung process may not heed SIGTERM
+                child.wait()
+                break
             if time.time() - beat >= HEARTBEAT_S:
                 ctx.study.heartbeat(claim)  # LeaseLost when another process re-enqueued this attempt
                 beat = time.time()
             if run_dir is None:
                 run_dir = _run_dir_from_log(log_path, ctx.runs_dir)
                 if run_dir is not None:
+                    found_at = time.time()  # the hang clock starts here: imports and data loading came before
                     ctx.study.set_attrs(claim, current_run=run_dir.name)  # its lock and history: signs of life
             if report and run_dir is not None and spec.early_terminate is not None:
                 reported, pruned_at = _report_epochs(ctx.study, claim, run_dir, spec.metric.name, reported)
@@ -170,7 +183,9 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
     result["parameters"] = (meta.get("parameters") or {}).get("total")
     result["duration_s"] = round(wall, 3)
     result["train_s"] = meta.get("duration_s")
-    if pruned_at is not None:
+    if hung is not None:
+        result.update(status="failed", reason=hung)
+    elif pruned_at is not None:
         result.update(status="pruned", reason=f"pruned after epoch {pruned_at}",
                       value=_last_value(run_dir, spec.metric.name))
     elif child.returncode == 0:
@@ -182,12 +197,25 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
         with runs.claimed(run_dir):  # the child has exited; its lock is free, so this write owns the run
             if pruned_at is not None:  # stopped by the sweep's pruner: not a run to resume
                 runs.update_meta(run_dir, status="pruned", reason=result["reason"])
+            elif hung is not None:
+                runs.update_meta(run_dir, status="failed", reason=hung)
             runs.update_meta(run_dir, sweep={"id": ctx.sweep_dir.name, "trial": index, "point": claim.attrs.get(
                 "point"), "attempt": attempt, "threads": ctx.threads, "worker": ctx.worker, "wall_s": result["wall_s"]})
     shown = f"{result['value']:.4f}" if isinstance(result["value"], float) else "-"
     print(f"{ctx.worker}: trial {index} seed {seed} {result['status']} {spec.metric.name}={shown} "
           f"in {wall:.1f}s" + (f": {result['reason']}" if result["reason"] else ""), file=stream, flush=True)
     return result
+
+
+def studies_base_file(ctx: WorkerContext) -> Path:
+    """The study's base experiment as a file of this worker's own (.base-<id>.yaml beside base.yaml, so relative
+    paths mean the same): what trials train, whatever happens to the folder's base.yaml meanwhile."""
+    from nnlab.config import dump_yaml
+
+    path = ctx.sweep_dir / f".base-{ctx.worker}.yaml"
+    if not path.is_file():
+        runs.write_text(path, dump_yaml(ctx.study.base))
+    return path
 
 
 def die_with_parent() -> None:
