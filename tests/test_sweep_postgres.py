@@ -42,7 +42,9 @@ class Server:
         subprocess.run([*self._pg_ctl, "-m", "immediate", "-w", "stop"], check=True, capture_output=True)
 
     def start(self) -> None:
-        subprocess.run([*self._pg_ctl, "-w", "start"], check=True, capture_output=True)
+        running = subprocess.run([*self._pg_ctl[:-4], "status"], capture_output=True).returncode == 0  # pg_ctl -D DIR
+        if not running:
+            subprocess.run([*self._pg_ctl, "-w", "start"], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
