@@ -54,7 +54,8 @@ def test_garbage_in_the_middle_of_the_journal_is_one_line_and_exit_2(sweep_dir):
     ("postgresql://bob:s3:cret@127.0.0.1:5432/db", "postgresql://bob:***@127.0.0.1:5432/db"),
     ("postgresql://bob@host/db", "postgresql://bob@host/db"),
     ("postgresql://bob:p@ss@w/rd@host/db?sslmode=require", "postgresql://bob:***@host/db?sslmode=require"),
-    ("postgresql://bob@host/db?password=hunter2&sslmode=require", "postgresql://bob@host/db?password=***&sslmode=require"),
+    ("postgresql://bob@host/db?password=hunter2&sslmode=require",
+     "postgresql://bob@host/db?password=***&sslmode=require"),
     ("postgresql://bob:a@b@host/db?sslmode=x&password=a@b", "postgresql://bob:***@host/db?sslmode=x&password=***"),
     ("host=db user=bob password='two words' dbname=x", "host=db user=bob password=*** dbname=x"),
 ], ids=["user-info", "none", "at-sign", "query", "both", "keywords"])

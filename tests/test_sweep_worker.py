@@ -176,6 +176,24 @@ def test_liveness_is_the_lease_and_the_training_process_never_the_pid(sweep_dir,
     assert study.gone(trial, grace_s=60) == "its worker is gone"
 
 
+def test_a_training_process_is_alive_before_its_run_folder_is_known(sweep_dir):
+    """A worker stopped right after starting its child: no run folder named yet, an old heartbeat, but the
+    child holds the attempt's lock file beside its log."""
+    import fcntl
+
+    study = studies.load("journal", sweep_dir)
+    claimed = study.claim()
+    (sweep_dir / "logs").mkdir(exist_ok=True)
+    study.set_attrs(claimed, worker={"id": "w-stopped"}, heartbeat=time.time() - 1000,
+                    current_log="trial-000-seed0-attempt1.log")
+    trial = study.trials((optuna.trial.TrialState.RUNNING,))[0]
+    child = os.open(sweep_dir / "logs" / "trial-000-seed0-attempt1.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(child, fcntl.LOCK_EX)
+    assert study.gone(trial, grace_s=60) is None
+    os.close(child)  # the child ended
+    assert study.gone(trial, grace_s=60) == "no heartbeat for 1000s"
+
+
 def test_a_worker_whose_lease_was_taken_stops_its_child_at_once(tmp_path, monkeypatch):
     monkeypatch.setattr(worker, "HEARTBEAT_S", 0.2)
     base = write_config(tmp_path / "long.yaml", tiny_digits_config(epochs=1000))

@@ -413,7 +413,8 @@ def validate_points(sweep: Sweep) -> None:
 
 # What metrics.json holds per task besides `loss` and train.metrics: Keras's default metric (training/fit.py
 # DEFAULT_METRICS) and nnlab's own task scores (metrics.py TASK_SCORES).
-_TASK_METRICS = {"multiclass": ("accuracy", "log_loss"), "binary": ("accuracy", "sensitivity", "specificity", "roc_auc"),
+_TASK_METRICS = {"multiclass": ("accuracy", "log_loss"),
+                 "binary": ("accuracy", "sensitivity", "specificity", "roc_auc"),
                  "seq2seq": ("accuracy", "char_accuracy", "sequence_accuracy"), "regression": ("mae", "mse", "nmse"),
                  "sequence_regression": ("mae", "mse", "nmse")}
 

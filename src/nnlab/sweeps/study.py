@@ -261,9 +261,9 @@ class SweepStudy:
         base = read_yaml(base_path) if base_path.is_file() else None
         if base != self.base:
             keys = _differing_keys(self.base, base or {})
-            raise ConfigError(f"{base_path}: {', '.join(keys[:3]) or 'its contents'} differ from what the study recorded "
-                              "when the sweep was created; a sweep cannot change on resume: undo the edit, or start "
-                              "a new sweep")
+            raise ConfigError(f"{base_path}: {', '.join(keys[:3]) or 'its contents'} differ from what the study "
+                              "recorded when the sweep was created; a sweep cannot change on resume: undo the edit, "
+                              "or start a new sweep")
 
     # -- reading
     def trials(self, states: tuple[TrialState, ...] | None = None) -> list:
@@ -397,22 +397,28 @@ class SweepStudy:
                 "train_s": meta.get("duration_s")}
 
     def _run_dir(self, attrs: dict[str, Any]) -> Path | None:
-        run_id = attrs.get("current_run")
-        if self.sweep_dir is None or not run_id:
+        if self.sweep_dir is None:
             return None
-        run_dir = self.sweep_dir.parent.parent / run_id
-        return run_dir if run_dir.is_dir() else None
+        runs_dir = self.sweep_dir.parent.parent
+        run_id, log = attrs.get("current_run"), attrs.get("current_log")
+        run_dir = runs_dir / run_id if run_id else (
+            aggregate.run_dir_from_log(self.sweep_dir / aggregate.LOGS / log, runs_dir) if log else None)
+        return run_dir if run_dir is not None and run_dir.is_dir() else None
 
     def gone(self, trial, *, grace_s: float = GRACE_S, now: float | None = None) -> str | None:
         """Why the attempt `trial` has nobody working on it, or None while there is a sign of life.
 
-        Signs of life: its training process (it holds its run's lock, or wrote history.csv within the grace
-        period) and its worker's lease (a heartbeat within the grace period). A worker's lease file in this
+        Signs of life: its training process (it holds the attempt's lock file beside its log from its start,
+        then its run's lock; or wrote history.csv within the grace period) and its worker's lease (a heartbeat within the grace period). A worker's lease file in this
         sweep folder that nobody holds means the worker is gone (the kernel drops the lock when a process dies,
         in any PID namespace); pids and host names are never compared.
         """
         now = time.time() if now is None else now
         attrs = trial.user_attrs
+        if self.sweep_dir is not None and attrs.get("current_log"):
+            child_lock = (self.sweep_dir / aggregate.LOGS / attrs["current_log"]).with_suffix(".lock")
+            if _flock_held(child_lock):  # its training process lives (even if its worker is stopped)
+                return None
         run_dir = self._run_dir(attrs)
         if run_dir is not None:
             if runs.run_is_owned(run_dir):
@@ -470,8 +476,13 @@ def lease_held(study: SweepStudy, attrs: dict[str, Any]) -> bool | None:
     worker = (attrs.get("worker") or {}).get("id")
     if study.sweep_dir is None or not worker:
         return None
+    return _flock_held(lease_path(study.sweep_dir, worker))
+
+
+def _flock_held(path: Path) -> bool | None:
+    """True while some process holds an flock on `path`, False when none does, None without the file."""
     try:
-        fd = os.open(lease_path(study.sweep_dir, worker), os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -622,5 +633,5 @@ def write_tables(sweep_dir: Path, study: SweepStudy) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["Claim", "LeaseLost", "PatientStorage", "StorageUnavailableError", "SweepStudy", "attach", "create", "latest_attempts", "load", "open_storage",
-           "read_sweep_file", "trial_rows", "write_tables"]
+__all__ = ["Claim", "LeaseLost", "PatientStorage", "StorageUnavailableError", "SweepStudy", "attach", "create",
+           "latest_attempts", "load", "open_storage", "read_sweep_file", "repair_journal", "trial_rows", "write_tables"]

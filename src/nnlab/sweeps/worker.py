@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import fcntl
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -115,9 +115,6 @@ def run_trial(ctx: WorkerContext, claim, stream: TextIO) -> None:
         study.finish(claim, "completed", sum(values) / len(values))
 
 
-_RUN_LINE = re.compile(r"^run (\S+): (training|resuming)")
-
-
 def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, report: bool,
             stream: TextIO) -> dict[str, Any]:
     """One `nnlab train` child: heartbeat while it runs, pruning from its history.csv, its result."""
@@ -134,8 +131,17 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
     print(f"{ctx.worker}: trial {index} seed {seed} {json.dumps(params)}", file=stream, flush=True)
-    with log_path.open("wb") as log:
-        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent)
+    # The child's own sign of life, from its first instant: a lock it alone holds (this process lets go of
+    # its descriptor once the child has it), so a stopped worker's training is still seen alive.
+    lock = os.open(log_path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ctx.study.set_attrs(claim, current_log=log_path.name)
+        with log_path.open("wb") as log:
+            child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(lock,),
+                                     preexec_fn=die_with_parent)
+    finally:
+        os.close(lock)
     run_dir: Path | None = None
     reported = 0
     beat = time.time()
@@ -156,7 +162,7 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
                 ctx.study.heartbeat(claim)  # LeaseLost when another process re-enqueued this attempt
                 beat = time.time()
             if run_dir is None:
-                run_dir = _run_dir_from_log(log_path, ctx.runs_dir)
+                run_dir = aggregate.run_dir_from_log(log_path, ctx.runs_dir)
                 if run_dir is not None:
                     found_at = time.time()  # the hang clock starts here: imports and data loading came before
                     ctx.study.set_attrs(claim, current_run=run_dir.name)  # its lock and history: signs of life
@@ -166,7 +172,7 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
                     child.terminate()
                     child.wait()
                     break
-        run_dir = run_dir or _run_dir_from_log(log_path, ctx.runs_dir)
+        run_dir = run_dir or aggregate.run_dir_from_log(log_path, ctx.runs_dir)
         ctx.study.heartbeat(claim)  # still ours? a superseded attempt records nothing, not even in its run folder
         if report and run_dir is not None and spec.early_terminate is not None and pruned_at is None:
             _report_epochs(ctx.study, claim, run_dir, spec.metric.name, reported, decide=False)  # the whole curve
@@ -245,18 +251,6 @@ def _stop(child: subprocess.Popen, *, at_once: bool = False) -> None:
             child.wait()
 
 
-def _run_dir_from_log(log_path: Path, runs_dir: Path) -> Path | None:
-    try:
-        with log_path.open(errors="replace") as f:
-            for line in f:
-                match = _RUN_LINE.match(line)
-                if match:
-                    return runs_dir / match.group(1)
-    except OSError:
-        pass
-    return None
-
-
 def _report_epochs(study, claim, run_dir: Path, metric: str, reported: int, *, decide: bool = True
                    ) -> tuple[int, int | None]:
     """Report new epochs of history.csv to the pruner; the epoch to stop after, if it says so (`decide`).
@@ -311,8 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     from nnlab.sweeps.study import StorageUnavailableError
 
     try:
-        return work(args.sweep_dir, args.storage or os.environ[STORAGE_ENV], threads=args.threads, worker=args.worker, device=args.device,
-                    backend=args.backend)
+        return work(args.sweep_dir, args.storage or os.environ[STORAGE_ENV], threads=args.threads, worker=args.worker,
+                    device=args.device, backend=args.backend)
     except KeyboardInterrupt:
         return 130
     except StorageUnavailableError as exc:  # its trial stays running in the study: a resume reruns it at once
