@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import time
 
 import pytest
 import yaml
@@ -72,8 +73,22 @@ def test_random_points_are_drawn_from_their_distributions_reproducibly(tmp_path,
      "log_uniform_values"),
     ({"parameters": {"model.hidden": {"values": [[4]]}}}, ["train.epochs=0,1"], "parameters.train.epochs = 0"),
     ({"parameters": {"model.activation": {"values": ["relu", "relux"]}}}, [], "parameters.model.activation = \"relux\""),
+    ({"parameters": {"train.batch_size": {"min": 1, "max": 10 ** 9}}}, [], "a grid of 1,000,000,000 points"),
+    ({"parameters": {"train.optimizer.learning_rate": {"min": 0.0, "max": 0.1, "distribution": "q_uniform",
+                                                       "q": 1.0e-12}}}, [], "a grid of 100,000,000,001 points"),
+    ({"method": "random", "run_cap": 5000, "repeats": 10, "parameters": {"model.hidden": {"values": [[4]]}}}, [],
+     "run_cap 5,000 x repeats 10 is more than 10,000 trials"),
+    ({"method": "random", "run_cap": 2, "parameters": {"train.optimizer.learning_rate": {"min": float("nan"),
+                                                                                          "max": 0.1}}}, [],
+     "parameters.train.optimizer.learning_rate: min must be a finite number (got nan)"),
+    ({"method": "random", "run_cap": 2, "parameters": {"train.optimizer.learning_rate": {"min": 0.0,
+                                                                                          "max": float("inf")}}}, [],
+     "max must be a finite number (got inf)"),
+    ({"metric": {"name": "val_acuracy"}, "parameters": {"model.hidden": {"values": [[4]]}}}, [],
+     "metric.name: 'val_acuracy' is not a metric this experiment reports"),
 ], ids=["unknown-path", "empty-values", "min-above-max", "rejected-value", "unknown-method", "log-uniform",
-        "bad-comma-value", "unknown-keras-name"])
+        "bad-comma-value", "unknown-keras-name", "huge-grid", "tiny-q", "run-cap-x-repeats", "nan-bound", "inf-bound",
+        "metric-typo"])
 def test_bad_sweep_files_exit_2_with_one_line_and_no_sweep_folder(tmp_path, base, runs_dir, spec, words, expected):
     path = write_sweep(tmp_path, **spec)
     result = nnlab("sweep", str(path), *words)
@@ -129,22 +144,30 @@ def test_every_sweep_config_validates():
 CLAIMER = """
 import sys, time
 from pathlib import Path
-from nnlab.sweeps import engine
-study = engine._load_study(engine.open_storage("journal", Path(sys.argv[1])), Path(sys.argv[1]).name)
+from nnlab.sweeps import study
+sweep = study.load("journal", Path(sys.argv[1]))
 while True:
-    trial = engine.claim(study)
-    if trial is None:
+    claim = sweep.claim()
+    if claim is None:
         break
-    print(trial.user_attrs["index"], flush=True)
+    print(claim.index, flush=True)
     time.sleep(0.05)  # a trial takes a while: the processes interleave
-    study.tell(trial.number, 1.0)
+    sweep.finish(claim, "completed", 1.0)
+"""
+
+
+HOLD_LEASE = """
+import sys
+from pathlib import Path
+from nnlab.sweeps import study
+study.hold_lease(Path(sys.argv[1]), sys.argv[2])
 """
 
 
 def make_study(tmp_path, base, words):
-    from nnlab.sweeps import engine
+    from nnlab.sweeps import study
 
-    return engine.create(load_sweep(base, words), tmp_path / "runs", "journal", ["test"])
+    return study.create(load_sweep(base, words), tmp_path / "runs", "journal", ["test"])
 
 
 def test_four_processes_claim_every_enqueued_trial_exactly_once(tmp_path, base):
@@ -164,20 +187,20 @@ def test_a_trial_left_running_by_a_dead_worker_is_enqueued_again_once(tmp_path, 
     import subprocess
     import sys
 
-    from nnlab.sweeps import engine
+    from nnlab.sweeps import study as studies
 
     sweep_dir = make_study(tmp_path, base, ["model.hidden=[4],[8]"])
-    study = engine._load_study(engine.open_storage("journal", sweep_dir), sweep_dir.name)
-    trial = engine.claim(study)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    study = studies.load("journal", sweep_dir)
+    claim = study.claim()
+    dead = subprocess.Popen([sys.executable, "-c", HOLD_LEASE, str(sweep_dir), "w-dead"])  # takes its lease, dies
     dead.wait()
-    study._storage.set_trial_user_attr(trial._trial_id, "worker", {"host": aggregate.host(), "pid": dead.pid})
-    other = engine._load_study(engine.open_storage("journal", sweep_dir), sweep_dir.name)  # a second process's view
-    assert engine.requeue_stale(study) + engine.requeue_stale(other) == 1
-    latest = engine.latest_attempts(study.get_trials())
+    study.set_attrs(claim, worker={"id": "w-dead"}, heartbeat=time.time())  # a fresh heartbeat, yet gone
+    other = studies.load("journal", sweep_dir)  # a second process's view
+    assert study.requeue_stale() + other.requeue_stale() == 1
+    latest = studies.latest_attempts(study.trials())
     assert [(t.user_attrs["index"], t.user_attrs["attempt"], t.state.name) for t in latest] == [
         (0, 2, "WAITING"), (1, 1, "WAITING")]
-    assert engine.claim(study).user_attrs["retry_of"] == trial.number  # retries are claimed first
+    assert study.claim().attrs["retry_of"] == claim.number  # retries are claimed first
 
 
 def test_a_storage_password_is_never_written_and_resume_asks_for_it(tmp_path):
@@ -192,3 +215,24 @@ def test_a_storage_password_is_never_written_and_resume_asks_for_it(tmp_path):
     assert result.returncode == 2
     assert result.stderr == (f"error: --resume {sweep_dir}: the study's password is not stored; give --storage URL "
                              "again (or keep it in PGPASSWORD or ~/.pgpass)\n")
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("base.yaml", "train:\n  epochs: 2\n", "train:\n  epochs: 9\n"), "base.yaml: train.epochs differ"),
+    (("sweep.yaml", "name: val_loss", "name: val_accuracy"), "sweep.yaml: metric differ"),
+    (("sweep.yaml", "name: tiny\n", "name: ../../evil\n"), "sweep.yaml: name differ"),
+], ids=["base", "metric", "name"])
+def test_a_sweep_folder_edited_before_resume_is_refused_in_one_line(base, runs_dir, edit, expected):
+    """The study is the source of truth: files edited between a kill and --resume are refused, not mixed in."""
+    created = nnlab("sweep", str(base), "model.hidden=[4],[8]", "--workers", "0")
+    assert created.returncode == 0, created.stderr
+    (sweep_dir,) = aggregate.list_sweeps(runs_dir)
+    name, old, new = edit
+    text = (sweep_dir / name).read_text()
+    assert old in text, text
+    (sweep_dir / name).write_text(text.replace(old, new))
+    result = nnlab("sweep", "--resume", sweep_dir.name)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {sweep_dir}/") and expected in lines[0], lines
+    assert not [p for p in runs_dir.iterdir() if p.name != "sweeps"]  # nothing trained

@@ -155,3 +155,17 @@ def test_a_jax_sweep_runs_its_trials_on_jax(tmp_path, runs_dir):
     for row in rows:
         meta = runs.read_json(runs_dir / row["run_id"] / runs.META)
         assert meta["device"]["backend"] == "jax" and meta["sweep"]["threads"] == aggregate.default_threads(1)
+
+
+def test_retry_failed_reruns_only_the_failed_trials(sweep):
+    """Last here: it adds an attempt to the shared sweep. Trial 1 (the NaN one) runs again, trial 0 does not."""
+    before = {p.name for p in runs.list_runs(sweep["runs_dir"])}
+    result = nnlab("sweep", "--resume", sweep["sweep_dir"].name, "--retry-failed", env=sweep["env"], timeout=400)
+    assert result.returncode == 1, result.stdout + result.stderr  # it fails again: NaN is NaN
+    with (sweep["sweep_dir"] / aggregate.TRIALS).open() as f:
+        rows = list(csv.DictReader(f))
+    old = sweep["rows"]
+    assert rows[0] == old[0]  # untouched: same run, same attempt
+    assert rows[1]["status"] == "failed" and int(rows[1]["attempt"]) == int(old[1]["attempt"]) + 1
+    new = {p.name for p in runs.list_runs(sweep["runs_dir"])} - before
+    assert new == {rows[1]["run_id"]}

@@ -26,7 +26,7 @@ def list_runs(
     name: Optional[str] = typer.Option(None, "--name", help="Only runs whose config name or id matches this glob, "
                                        "e.g. 'mnist*'."),
     status: Optional[list[str]] = typer.Option(None, "--status", help="Only runs with this status (repeatable): "
-                                               "running, completed, failed, interrupted, unreadable."),
+                                               "running, completed, failed, interrupted, pruned, unreadable."),
     sort: str = typer.Option("created", "--sort", help="created (newest first), name, status, epochs, duration, or a "
                              "metric such as val_accuracy (best first)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Show at most this many runs (and sweeps)."),

@@ -27,8 +27,10 @@ def sweep(
                                 "create the study, for workers that --join it)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads per trial (NNLAB_THREADS; "
                                           "default: cores // workers)."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Study storage: journal (a file in the sweep "
-                                          "folder, the default) or postgresql://user:password@host/db."),
+    storage: Optional[str] = typer.Option(None, "--storage", envvar="NNLAB_SWEEP_STORAGE",
+                                          help="Study storage: journal (a file in the sweep folder, the default) or "
+                                          "postgresql://user:password@host/db (from $NNLAB_SWEEP_STORAGE, the "
+                                          "password stays out of `ps`)."),
     join: Optional[str] = typer.Option(None, "--join", help="Add workers to a sweep whose study is in --storage."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Finish a stopped sweep (id, prefix, path or latest)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: run failed trials again."),
@@ -79,27 +81,26 @@ def sweep(
     if join:
         if not storage or storage == "journal":
             raise ConfigError("--join needs --storage postgresql://... (the shared study)")
-        from nnlab.sweeps import engine
+        from nnlab.sweeps import driver, study
 
-        sweep_dir = engine.attach(join, runs_dir_path, storage)
+        sweep_dir = study.attach(join, runs_dir_path, storage)
         _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)")
-        code = engine.drive(sweep_dir, storage, workers=workers, threads=threads, device=device,
+        code = driver.drive(sweep_dir, storage, workers=workers, threads=threads, device=device,
                             backend=backend, console=console, command=command)
         _finish(console, sweep_dir, code)
         return
     if resume:
-        from nnlab.sweeps import engine
+        from nnlab.sweeps import driver, study
 
         sweep_dir = aggregate.find_sweep(resume, runs_dir_path)
-        url = storage or str(engine.read_sweep_file(sweep_dir).get("storage", "journal"))
-        if f":{aggregate.MASK}@" in url:
+        url = storage or str(study.read_sweep_file(sweep_dir).get("storage", "journal"))
+        if aggregate.MASK in url:
             raise ConfigError(f"--resume {resume}: the study's password is not stored; give --storage URL again "
                               "(or keep it in PGPASSWORD or ~/.pgpass)")
         if retry_failed:
-            study = engine._load_study(engine.open_storage(url, sweep_dir), sweep_dir.name)
-            engine.requeue_failed(study)
+            study.load(url, sweep_dir).requeue_failed()
         _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)")
-        code = engine.drive(sweep_dir, url, workers=workers, threads=threads, device=device,
+        code = driver.drive(sweep_dir, url, workers=workers, threads=threads, device=device,
                             backend=backend, console=console, command=command)
         _finish(console, sweep_dir, code)
         return
@@ -114,9 +115,9 @@ def sweep(
     if params_only:
         _params_only(console, plan, runs_dir_path, device, backend, command)
         return
-    from nnlab.sweeps import engine
+    from nnlab.sweeps import driver, study
 
-    sweep_dir = engine.create(plan, runs_dir_path, storage or "journal", command)
+    sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command)
     count = len(plan.trials()) if plan.spec.method != "bayes" else plan.spec.run_cap * plan.spec.repeats
     _announce(console, sweep_dir, f"{plan.spec.method}, {count} trials, {workers} worker(s) x {threads} thread(s)")
     if workers == 0:
@@ -124,7 +125,7 @@ def sweep(
         console.print(f"sweep folder: {sweep_dir}")
         console.print(f"no workers started: add them with nnlab sweep --join {sweep_dir.name} --storage ...")
         return
-    code = engine.drive(sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
+    code = driver.drive(sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
                         backend=backend, console=console, command=command)
     _finish(console, sweep_dir, code)
 

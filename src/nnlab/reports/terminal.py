@@ -19,7 +19,7 @@ from nnlab.reports.summary import (
     format_value,
 )
 
-STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}
+STATUS_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "interrupted": "yellow", "pruned": "magenta"}
 
 
 def format_duration(seconds: float | None) -> str:

@@ -29,7 +29,7 @@ LOGS = "logs"
 PLOTS = "plots"
 REPORT = "report.html"
 
-TRIAL_STATUSES = ("completed", "failed", "pruned", "running", "waiting")
+TRIAL_STATUSES = ("completed", "failed", "pruned", "skipped", "running", "waiting")  # skipped: its point was pruned
 FIRST_COLUMNS = ["trial", "status", "seed", "run_id"]
 LAST_COLUMNS = ["duration_s", "reason", "point", "attempt", "parameters", "threads", "worker"]
 
@@ -181,12 +181,47 @@ def read_state(sweep_dir: str | Path) -> dict[str, Any]:
     return state
 
 
+def read_metric(run_dir: Path | None, metric: str) -> tuple[float | None, str | None]:
+    """The sweep's metric from the run's metrics.json: (value, None) or (None, why it is missing)."""
+    from nnlab.sweeps.spec import MetricSpec
+
+    split, key = MetricSpec(name=metric).split_and_key
+    path = run_dir / runs.METRICS if run_dir else None
+    if path is None or not path.is_file():
+        return None, "the run wrote no metrics.json"
+    scores = runs.read_json(path)
+    value = (scores.get(split) or {}).get(key)
+    if not isinstance(value, (int, float)):
+        known = [f"{s}_{k}" if s != "train" else k for s, d in scores.items() for k in d]
+        return None, f"metric {metric} is not in metrics.json (it has: {', '.join(known)})"
+    return float(value), None
+
+
+_RUN_LINE = re.compile(r"^run (\S+): (training|resuming)")
+
+
+def run_dir_from_log(log_path: Path, runs_dir: Path) -> Path | None:
+    """The run folder a trial's `nnlab train` log names ("run <id>: training ..."), once it says so."""
+    try:
+        with Path(log_path).open(errors="replace") as f:
+            for line in f:
+                match = _RUN_LINE.match(line)
+                if match:
+                    return Path(runs_dir) / match.group(1)
+    except OSError:
+        pass
+    return None
+
+
 MASK = "***"
 
 
 def masked_url(text: str) -> str:
-    """`text` with any URL password replaced by ***: storage URLs are written to files and shown in messages."""
-    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", rf"\1:{MASK}@", text)
+    """`text` with every password libpq accepts replaced by ***: `user:secret@host` (the secret may itself
+    hold `@`: everything up to the last one before the query is masked), `?password=secret` / `&password=` and the
+    `password=secret` of a keyword connection string. Storage URLs are written to files and shown in messages."""
+    text = re.sub(r"(://[^:/@\s]*):[^\s?]*@", rf"\1:{MASK}@", text)
+    return re.sub(r"(\bpassword\s*=\s*)('[^']*'|[^&\s]+)", rf"\1{MASK}", text, flags=re.IGNORECASE)
 
 
 def host() -> str:

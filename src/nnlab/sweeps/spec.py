@@ -24,6 +24,7 @@ DISTRIBUTIONS = ("constant", "categorical", "uniform", "int_uniform", "log_unifo
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _LOWER_IS_BETTER = ("loss", "mae", "mse", "nmse", "error", "rmse")
 _UNSET = object()
+MAX_TRIALS = 10_000  # trials in one sweep (points x repeats): beyond this a sweep file is surely a mistake
 
 
 class _Strict(BaseModel):
@@ -55,6 +56,10 @@ class ParameterSpec(_Strict):
         if kinds == ["min/max"]:
             if self.min is None or self.max is None:
                 raise ValueError("a range needs both min and max")
+            for key in ("min", "max", "q"):
+                value = getattr(self, key)
+                if value is not None and not math.isfinite(value):
+                    raise ValueError(f"{key} must be a finite number (got {value})")
             if self.min > self.max:
                 raise ValueError(f"min {self.min:g} is greater than max {self.max:g}")
             if self.distribution in (None, "constant", "categorical"):
@@ -75,6 +80,16 @@ class ParameterSpec(_Strict):
         if "value" in self.model_fields_set:
             return "constant"
         return "categorical" if self.values is not None else str(self.distribution)
+
+    def grid_size(self) -> int | None:
+        """How many values a grid visits, computed without listing them; None for a continuous range."""
+        if self.kind in ("constant", "categorical"):
+            return len(self.grid_values())
+        if self.kind == "int_uniform":
+            return int(self.max) - int(self.min) + 1
+        if self.kind == "q_uniform":
+            return int(math.floor((self.max - self.min) / self.q + 1e-9)) + 1
+        return None
 
     def grid_values(self) -> list[Any] | None:
         """Every value a grid visits, or None for a continuous range (a grid cannot enumerate it)."""
@@ -150,6 +165,8 @@ class EarlyTerminate(_Strict):
     type: Literal["median", "hyperband"]
     min_epochs: int = Field(1, ge=1, description="median: epochs before any trial may be stopped")
     min_iter: int = Field(1, ge=1, description="hyperband: the smallest budget in epochs")
+    max_iter: int | None = Field(None, ge=1, description="hyperband: the largest budget in epochs (default: the "
+                                 "epochs of the first trial that completes)")
     eta: int = Field(3, ge=2, description="hyperband: reduction factor")
     startup_trials: int = Field(3, ge=0, description="median: trials that always run to the end first")
 
@@ -176,12 +193,20 @@ class SweepSpec(_Strict):
         if self.method == "grid":
             if self.run_cap is not None:
                 raise ValueError("run_cap is for random and bayes; a grid runs every point (drop run_cap)")
+            points = 1
             for path, spec in self.parameters.items():
-                if spec.grid_values() is None:
+                size = spec.grid_size()
+                if size is None:
                     raise ValueError(f"parameter {path}: a grid needs values (or an int_uniform/q_uniform range), "
                                      f"not a {spec.kind} range; use method: random or bayes")
+                points *= size
+            if points * self.repeats > MAX_TRIALS:
+                raise ValueError(f"a grid of {points:,} points x {self.repeats} repeat(s) is more than {MAX_TRIALS:,} "
+                                 "trials; narrow the ranges (a larger q), or use method: random with a run_cap")
         elif self.run_cap is None:
             raise ValueError(f"method {self.method} needs run_cap (how many points to try)")
+        elif self.run_cap * self.repeats > MAX_TRIALS:
+            raise ValueError(f"run_cap {self.run_cap:,} x repeats {self.repeats} is more than {MAX_TRIALS:,} trials")
         if "seed" in self.parameters and self.repeats > 1:
             raise ValueError("seed is swept and repeats > 1: choose one")
         return self
@@ -296,6 +321,7 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
     overridden.update(apply_overrides(base_raw, base_overrides, source=str(base_path)))  # the command line wins
     base = validate_config(base_raw, source=str(base_path), overridden=overridden).to_dict()
     sweep = Sweep(spec=spec, name=name, source=source, base=base)
+    check_metric(sweep)  # before the points: it needs no Keras
     sweep.points = expand(spec)
     validate_points(sweep)
     return sweep
@@ -383,6 +409,38 @@ def validate_points(sweep: Sweep) -> None:
             continue
         seen.add(key)
         validate_point(sweep, params)
+
+
+# What metrics.json holds per task besides `loss` and train.metrics: Keras's default metric (training/fit.py
+# DEFAULT_METRICS) and nnlab's own task scores (metrics.py TASK_SCORES).
+_TASK_METRICS = {"multiclass": ("accuracy", "log_loss"),
+                 "binary": ("accuracy", "sensitivity", "specificity", "roc_auc"),
+                 "seq2seq": ("accuracy", "char_accuracy", "sequence_accuracy"), "regression": ("mae", "mse", "nmse"),
+                 "sequence_regression": ("mae", "mse", "nmse")}
+
+
+def check_metric(sweep: Sweep) -> None:
+    """Refuse a metric the base experiment's task cannot produce (a typo such as val_acuracy would
+    otherwise fail every trial after its training). The dataset is loaded to learn its task."""
+    from nnlab import datasets
+    from nnlab.errors import DataNotFoundError
+
+    config = ExperimentConfig.model_validate(sweep.base)
+    try:
+        dataset = datasets.load(config.data)
+    except DataNotFoundError:  # not on this machine: the trials will say so
+        return
+    split, key = sweep.spec.metric.split_and_key
+    known = ["loss", *_TASK_METRICS[dataset.task], *(m.lower() for m in config.train.metrics or [])]
+    splits = ("train", *(s for s in dataset.splits() if s != "train"))
+    if key.lower() not in {k.lower() for k in known} or split not in splits:
+        names = [f"{s}_{k}" if s != "train" else k for s in splits for k in known]
+        import difflib
+
+        close = difflib.get_close_matches(sweep.spec.metric.name, names, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"{sweep.source}: metric.name: {sweep.spec.metric.name!r} is not a metric this experiment "
+                          f"reports ({dataset.task}: {', '.join(names)}){hint}")
 
 
 def validate_point(sweep: Sweep, params: dict[str, Any]) -> ExperimentConfig:

@@ -1,0 +1,218 @@
+"""Sweeps against the faults of real machines: workers that share a hostname but not a PID namespace, a
+worker stopped (SIGSTOP) longer than the grace period, a worker killed while others finish its trials,
+pruning with several workers, a Bayesian sweep with two workers. Trials are tiny digits MLPs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import NNLAB, REPO, nnlab, tiny_digits_config, write_config
+from nnlab import runs
+from nnlab.sweeps import aggregate
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def rows_of(sweep_dir: Path) -> list[dict]:
+    with (sweep_dir / aggregate.TRIALS).open() as f:
+        return list(csv.DictReader(f))
+
+
+def run_metas(runs_dir: Path) -> dict[str, dict]:
+    return {p.name: runs.read_json(p / runs.META) for p in runs.list_runs(runs_dir)}
+
+
+def assert_each_trial_completed_once(runs_dir: Path, sweep_dir: Path, trials: int) -> None:
+    """Every planned (point, seed) has exactly one completed run folder, and no run folder trained twice."""
+    metas = run_metas(runs_dir)
+    completed = Counter((m["sweep"]["point"], m["seed"]) for m in metas.values() if m["status"] == "completed")
+    assert len(completed) == trials and set(completed.values()) == {1}, completed
+    assert len(metas) == trials, {k: (m["status"], m.get("sweep")) for k, m in metas.items()}
+    rows = rows_of(sweep_dir)
+    assert [r["status"] for r in rows] == ["completed"] * trials, rows
+    assert {r["run_id"] for r in rows} == set(metas)
+
+
+def sweep_id_of(result: subprocess.CompletedProcess) -> str:
+    return next(line.split(": ", 1)[1] for line in result.stdout.splitlines() if line.startswith("sweep id: "))
+
+
+def test_workers_sharing_a_hostname_but_not_a_pid_namespace_run_each_trial_once(tmp_path, runs_dir):
+    """Two `--resume` processes, each in its own PID namespace (as two containers with --network host):
+    their pids mean nothing to each other, so only leases may decide who is alive."""
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=3))
+    created = nnlab("sweep", str(base), "model.hidden=[4],[5],[6],[7]", "--workers", "0")
+    assert created.returncode == 0, created.stderr
+    sweep_id = sweep_id_of(created)
+    # Padding processes make the two namespaces' worker pids differ (2 and 5): each pid is dead, or
+    # someone else, in the other namespace.
+    pads = ["", "/bin/true; /bin/true; /bin/true; "]
+    procs = [subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c",
+                               pad + 'exec "$@"', "sh", *NNLAB, "sweep", "--resume", sweep_id],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for pad in pads]
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:  # a namespace's processes all die with its first one
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    (sweep_dir,) = aggregate.list_sweeps(runs_dir)
+    assert_each_trial_completed_once(runs_dir, sweep_dir, 4)
+    workers = {m["sweep"]["worker"] for m in run_metas(runs_dir).values()}
+    assert len(workers) == 2, workers  # both namespaces trained
+
+
+def test_a_worker_stopped_longer_than_the_grace_period_trains_nothing_twice(tmp_path, runs_dir):
+    """SIGSTOP a worker while its training child runs (a suspended laptop, Ctrl-Z of the worker alone): the
+    child finishes the run, the grace period passes; the other worker adopts the finished run instead of
+    training it again, and the stopped worker, resumed, records nothing."""
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=12, batch_size=8))
+    env = {**os.environ, "NNLAB_SWEEP_GRACE_S": "2"}
+    parent = subprocess.Popen([*NNLAB, "sweep", str(base), "model.hidden=[4],[5],[6]", "--workers", "2"], env=env,
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def training():
+            for run_dir in runs.list_runs(runs_dir):
+                if runs.read_history(run_dir) and runs.run_is_owned(run_dir):
+                    return run_dir
+            return None
+
+        run_dir = wait_for(training, 120, "a trial's first epoch")
+        worker = parent_of(runs.read_json(run_dir / runs.META)["pid"])
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            wait_for(lambda: runs.read_json(run_dir / runs.META)["status"] == "completed", 120,
+                     "the stopped worker's child to finish its run")
+            time.sleep(6)  # well past the grace period: heartbeat and history are both old now
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        output = parent.communicate(timeout=300)[0]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert parent.returncode == 0, output
+    (sweep_dir,) = aggregate.list_sweeps(runs_dir)
+    assert_each_trial_completed_once(runs_dir, sweep_dir, 3)
+    adopted = runs.read_json(run_dir / runs.META)["sweep"]
+    assert adopted["adopted"] is True
+    assert "was re-enqueued by another process" in "".join(
+        p.read_text() for p in (sweep_dir / aggregate.LOGS).glob("w*.log"))
+
+
+def test_a_worker_killed_while_the_others_finish_its_trials_is_not_a_failed_sweep(tmp_path, runs_dir):
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=12, batch_size=8))
+    parent = subprocess.Popen([*NNLAB, "sweep", str(base), "model.hidden=[4],[5],[6]", "--workers", "2"], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        def training():
+            for run_dir in runs.list_runs(runs_dir):
+                if runs.read_history(run_dir) and runs.run_is_owned(run_dir):
+                    return run_dir
+            return None
+
+        run_dir = wait_for(training, 120, "a trial's first epoch")
+        os.kill(parent_of(runs.read_json(run_dir / runs.META)["pid"]), signal.SIGKILL)  # its child dies with it
+        output = parent.communicate(timeout=300)[0]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert parent.returncode == 0, output
+    assert "note: 1 worker(s) died" in output and "error:" not in output
+    (sweep_dir,) = aggregate.list_sweeps(runs_dir)
+    assert aggregate.read_state(sweep_dir)["status"] == "completed"
+    assert (sweep_dir / aggregate.PLOTS).is_dir()
+    metas = run_metas(runs_dir)
+    done = Counter(m["sweep"]["trial"] for m in metas.values() if m["status"] == "completed")
+    assert sorted(done) == [0, 1, 2] and set(done.values()) == {1}
+    assert runs.effective_status(metas[run_dir.name], run_dir) == "interrupted"  # the killed one's run
+
+
+@pytest.mark.parametrize("rule", [{"type": "median", "startup_trials": 2, "min_epochs": 1},
+                                  {"type": "hyperband", "min_iter": 1, "max_iter": 2, "eta": 3}],
+                         ids=["median", "hyperband"])
+def test_pruning_with_two_workers_stops_a_planted_bad_point(tmp_path, runs_dir, rule):
+    """Three good learning rates, then one that learns nothing (the planted bad point), two workers."""
+    write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=8, batch_size=8))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"base": "tiny.yaml", "metric": {"name": "val_loss"}, "early_terminate": rule,
+                                    "parameters": {"train.optimizer.learning_rate": {
+                                        "values": [0.01, 0.011, 0.012, 1.0e-9]}}}))
+    result = nnlab("sweep", str(path), "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (sweep_dir,) = aggregate.list_sweeps(runs_dir)
+    rows = rows_of(sweep_dir)
+    bad = rows[-1]
+    assert bad["status"] == "pruned" and bad["reason"].startswith("pruned after epoch"), rows
+    meta = runs.read_json(runs_dir / bad["run_id"] / runs.META)
+    assert meta["status"] == "pruned" and "resume" not in (meta.get("reason") or "")
+    assert len(runs.read_history(runs_dir / bad["run_id"])) < 8
+    listing = nnlab("runs", "--status", "pruned")
+    assert listing.returncode == 0 and bad["run_id"] in listing.stdout
+
+
+def test_a_bayes_sweep_with_two_workers_runs_exactly_run_cap_points_times_repeats(tmp_path, runs_dir):
+    write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=1))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"base": "tiny.yaml", "method": "bayes", "run_cap": 2, "repeats": 2,
+                                    "parameters": {"train.optimizer.learning_rate": {
+                                        "min": 1.0e-3, "max": 1.0e-1, "distribution": "log_uniform_values"}}}))
+    result = nnlab("sweep", str(path), "--workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (sweep_dir,) = aggregate.list_sweeps(runs_dir)
+    rows = rows_of(sweep_dir)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
+    assert Counter(r["trial"] for r in rows) == {"0": 2, "1": 2}
+    metas = run_metas(runs_dir)
+    assert len(metas) == 4 and all(m["status"] == "completed" for m in metas.values())
+    assert sorted((m["sweep"]["point"], m["seed"]) for m in metas.values()) == [
+        (p, s) for p in range(2) for s in (0, 1)]
+    assert len({r["train.optimizer.learning_rate"] for r in rows}) == 2  # one sampled value per point
+
+
+def test_a_trial_that_hangs_is_stopped_and_recorded_failed_with_the_reason(tmp_path, runs_dir):
+    """The training child stops making epochs (here: SIGSTOP, as a deadlock or a stuck read would look)."""
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=200, batch_size=8))
+    parent = subprocess.Popen([*NNLAB, "sweep", str(base), "model.hidden=[4],[5]"], cwd=REPO,
+                              env={**os.environ, "NNLAB_SWEEP_HANG_S": "8"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        def training():
+            for run_dir in runs.list_runs(runs_dir):
+                if runs.read_history(run_dir) and runs.run_is_owned(run_dir):
+                    return run_dir
+            return None
+
+        run_dir = wait_for(training, 120, "a trial's first epoch")
+        os.kill(runs.read_json(run_dir / runs.META)["pid"], signal.SIGSTOP)
+        wait_for(lambda: runs.read_json(run_dir / runs.META)["status"] != "running", 60, "the hung trial to be stopped")
+        parent.kill()  # the other trial would train 200 epochs; what matters is recorded now
+        parent.wait()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    meta = runs.read_json(run_dir / runs.META)
+    assert meta["status"] == "failed" and meta["reason"].startswith("no epoch for "), meta
+    assert "NNLAB_SWEEP_HANG_S=8" in meta["reason"] and meta["sweep"]["trial"] == 0
