@@ -85,11 +85,19 @@ def test_workers_sharing_a_hostname_but_not_a_pid_namespace_run_each_trial_once(
     assert len(workers) == 2, workers  # both namespaces trained
 
 
+def was_adopted(run_dir) -> bool:
+    """The run's meta.json carries the trial record of an attempt that adopted it (not the one that trained it)."""
+    record = runs.read_json(run_dir / runs.META).get("sweep")
+    return isinstance(record, dict) and record.get("adopted") is True
+
+
 def test_a_worker_stopped_longer_than_the_grace_period_trains_nothing_twice(tmp_path, runs_dir):
     """SIGSTOP a worker while its training child runs (a suspended laptop, Ctrl-Z of the worker alone): the
     child finishes the run, the grace period passes; the other worker adopts the finished run instead of
     training it again, and the stopped worker, resumed, records nothing."""
-    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=12, batch_size=8))
+    # Long enough that the stop lands while the child trains (12 epochs could end before it on a quiet machine,
+    # and the worker recorded the run itself: no test of the fault).
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=40, batch_size=8))
     env = {**os.environ, "NNLAB_SWEEP_GRACE_S": "2"}
     parent = subprocess.Popen([*NNLAB, "sweep", str(base), "model.hidden=[4],[5],[6]", "--workers", "2"], env=env,
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -103,10 +111,13 @@ def test_a_worker_stopped_longer_than_the_grace_period_trains_nothing_twice(tmp_
         run_dir = wait_for(training, 120, "a trial's first epoch")
         worker = parent_of(runs.read_json(run_dir / runs.META)["pid"])
         os.kill(worker, signal.SIGSTOP)
+        assert runs.read_json(run_dir / runs.META)["status"] == "running"  # stopped while its child trains
         try:
             wait_for(lambda: runs.read_json(run_dir / runs.META)["status"] == "completed", 120,
                      "the stopped worker's child to finish its run")
-            time.sleep(6)  # well past the grace period: heartbeat and history are both old now
+            # Past the grace period (heartbeat and history both old), the other worker, once free of its own
+            # trial, re-enqueues the stopped one's and adopts the finished run: the worker stays stopped until then.
+            wait_for(lambda: was_adopted(run_dir), 120, "the other worker to adopt the finished run")
         finally:
             os.kill(worker, signal.SIGCONT)
         output = parent.communicate(timeout=300)[0]
@@ -116,8 +127,7 @@ def test_a_worker_stopped_longer_than_the_grace_period_trains_nothing_twice(tmp_
     assert parent.returncode == 0, output
     (sweep_dir,) = aggregate.list_sweeps(runs_dir)
     assert_each_trial_completed_once(runs_dir, sweep_dir, 3)
-    adopted = runs.read_json(run_dir / runs.META)["sweep"]
-    assert adopted["adopted"] is True
+    assert was_adopted(run_dir)  # and the stopped worker, resumed, wrote nothing over it
     assert "was re-enqueued by another process" in "".join(
         p.read_text() for p in (sweep_dir / aggregate.LOGS).glob("w*.log"))
 
@@ -169,7 +179,7 @@ def test_pruning_with_two_workers_stops_a_planted_bad_point(tmp_path, runs_dir, 
     meta = runs.read_json(runs_dir / bad["run_id"] / runs.META)
     assert meta["status"] == "pruned" and "resume" not in (meta.get("reason") or "")
     assert len(runs.read_history(runs_dir / bad["run_id"])) < 8
-    listing = nnlab("runs", "--status", "pruned")
+    listing = nnlab("runs", "--status", "pruned", "--trials")  # trials are folded under their sweep otherwise
     assert listing.returncode == 0 and bad["run_id"] in listing.stdout
 
 
