@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,17 @@ def pretend_interrupted(run_dir: Path, epochs: int | None = None) -> dict:
     meta = json.loads((run_dir / "meta.json").read_text())
     (run_dir / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
     return meta
+
+
+def wait_for(condition, timeout: float, what: str):
+    """Poll `condition` every 0.1 s until it returns something true (returned), else fail naming `what`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def nnlab(*args: str, env: dict | None = None, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -8,26 +8,15 @@ import csv
 import os
 import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import NNLAB, REPO, nnlab, tiny_digits_config, write_config
+from conftest import NNLAB, REPO, nnlab, tiny_digits_config, wait_for, write_config
 from nnlab import runs
 from nnlab.sweeps import aggregate
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def parent_of(pid: int) -> int:

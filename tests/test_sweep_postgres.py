@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NNLAB, REPO, nnlab, tiny_digits_config, write_config
+from conftest import NNLAB, REPO, nnlab, tiny_digits_config, wait_for, write_config
 from nnlab import runs
 from nnlab.sweeps import aggregate
 
@@ -111,16 +111,6 @@ def test_two_join_workers_share_one_postgres_study_and_run_each_trial_once(tmp_p
 
     study = optuna.load_study(study_name=sweep_id, storage=postgres_url)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def training_runs(runs_dir: Path) -> list[Path]:

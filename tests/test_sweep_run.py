@@ -7,12 +7,11 @@ import csv
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import NNLAB, REPO, nnlab, tiny_digits_config, write_config
+from conftest import NNLAB, REPO, nnlab, tiny_digits_config, wait_for, write_config
 from nnlab import runs
 from nnlab.config import load_config
 from nnlab.sweeps import aggregate
@@ -35,16 +34,6 @@ def gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except OSError:
         return True
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -386,10 +386,14 @@ def claimed(run_dir: str | Path, *, force: bool = False) -> Iterator[None]:
 
 def run_is_owned(run_dir: str | Path) -> bool | None:
     """True while a process holds the run's lock, False when none does, None for a folder without a lock file."""
+    return flock_held(Path(run_dir) / LOCK)
+
+
+def flock_held(path: str | Path) -> bool | None:
+    """True while some process holds an flock on `path`, False when none does, None without the file (or
+    where the file system has no working locks)."""
     try:
-        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -397,7 +401,7 @@ def run_is_owned(run_dir: str | Path) -> bool | None:
         return False
     except BlockingIOError:
         return True
-    except OSError:  # no working locks here: fall back to the recorded pid
+    except OSError:  # no working locks here: the callers fall back (a recorded pid, a heartbeat)
         return None
     finally:
         os.close(fd)

@@ -417,7 +417,7 @@ class SweepStudy:
         attrs = trial.user_attrs
         if self.sweep_dir is not None and attrs.get("current_log"):
             child_lock = (self.sweep_dir / aggregate.LOGS / attrs["current_log"]).with_suffix(".lock")
-            if _flock_held(child_lock):  # its training process lives (even if its worker is stopped)
+            if runs.flock_held(child_lock):  # its training process lives (even if its worker is stopped)
                 return None
         run_dir = self._run_dir(attrs)
         if run_dir is not None:
@@ -476,24 +476,7 @@ def lease_held(study: SweepStudy, attrs: dict[str, Any]) -> bool | None:
     worker = (attrs.get("worker") or {}).get("id")
     if study.sweep_dir is None or not worker:
         return None
-    return _flock_held(lease_path(study.sweep_dir, worker))
-
-
-def _flock_held(path: Path) -> bool | None:
-    """True while some process holds an flock on `path`, False when none does, None without the file."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    return runs.flock_held(lease_path(study.sweep_dir, worker))
 
 
 # ---------------------------------------------------------------------------------------------

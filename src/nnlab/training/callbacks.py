@@ -4,7 +4,6 @@ makes runs resumable."""
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
