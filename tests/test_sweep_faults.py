@@ -74,6 +74,14 @@ def test_workers_sharing_a_hostname_but_not_a_pid_namespace_run_each_trial_once(
     assert len(workers) == 2, workers  # both namespaces trained
 
 
+def training_run(runs_dir):
+    """A run folder whose training process is at work (it owns the run) and has finished an epoch, or None."""
+    for run_dir in runs.list_runs(runs_dir):
+        if runs.read_history(run_dir) and runs.run_is_owned(run_dir):
+            return run_dir
+    return None
+
+
 def was_adopted(run_dir) -> bool:
     """The run's meta.json carries the trial record of an attempt that adopted it (not the one that trained it)."""
     record = runs.read_json(run_dir / runs.META).get("sweep")
@@ -91,13 +99,7 @@ def test_a_worker_stopped_longer_than_the_grace_period_trains_nothing_twice(tmp_
     parent = subprocess.Popen([*NNLAB, "sweep", str(base), "model.hidden=[4],[5],[6]", "--workers", "2"], env=env,
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        def training():
-            for run_dir in runs.list_runs(runs_dir):
-                if runs.read_history(run_dir) and runs.run_is_owned(run_dir):
-                    return run_dir
-            return None
-
-        run_dir = wait_for(training, 120, "a trial's first epoch")
+        run_dir = wait_for(lambda: training_run(runs_dir), 120, "a trial's first epoch")
         worker = parent_of(runs.read_json(run_dir / runs.META)["pid"])
         os.kill(worker, signal.SIGSTOP)
         assert runs.read_json(run_dir / runs.META)["status"] == "running"  # stopped while its child trains
@@ -126,13 +128,7 @@ def test_a_worker_killed_while_the_others_finish_its_trials_is_not_a_failed_swee
     parent = subprocess.Popen([*NNLAB, "sweep", str(base), "model.hidden=[4],[5],[6]", "--workers", "2"], cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        def training():
-            for run_dir in runs.list_runs(runs_dir):
-                if runs.read_history(run_dir) and runs.run_is_owned(run_dir):
-                    return run_dir
-            return None
-
-        run_dir = wait_for(training, 120, "a trial's first epoch")
+        run_dir = wait_for(lambda: training_run(runs_dir), 120, "a trial's first epoch")
         os.kill(parent_of(runs.read_json(run_dir / runs.META)["pid"]), signal.SIGKILL)  # its child dies with it
         output = parent.communicate(timeout=300)[0]
     finally:
@@ -198,13 +194,7 @@ def test_a_trial_that_hangs_is_stopped_and_recorded_failed_with_the_reason(tmp_p
                               env={**os.environ, "NNLAB_SWEEP_HANG_S": "8"}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:
-        def training():
-            for run_dir in runs.list_runs(runs_dir):
-                if runs.read_history(run_dir) and runs.run_is_owned(run_dir):
-                    return run_dir
-            return None
-
-        run_dir = wait_for(training, 120, "a trial's first epoch")
+        run_dir = wait_for(lambda: training_run(runs_dir), 120, "a trial's first epoch")
         os.kill(runs.read_json(run_dir / runs.META)["pid"], signal.SIGSTOP)
         wait_for(lambda: runs.read_json(run_dir / runs.META)["status"] != "running", 60, "the hung trial to be stopped")
         parent.kill()  # the other trial would train 200 epochs; what matters is recorded now

@@ -117,7 +117,7 @@ def test_a_retry_trains_only_the_seeds_its_earlier_attempt_did_not_complete(loop
 
 
 def test_ctrl_c_requeues_the_running_trial(loop, monkeypatch):
-    monkeypatch.setattr(worker, "_ignore_signals", lambda: None)  # the worker process's own signal handling
+    monkeypatch.setattr(worker, "ignore_signals", lambda: None)  # the worker process's own signal handling
     code, store, trained = loop([claim(0, [0]), claim(1, [0])], {(0, 0): KeyboardInterrupt()})
     assert code == 130 and store.requeued == [0] and trained == [(0, 0)]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from nnlab.errors import NnlabError
 from nnlab.sweeps import aggregate
 from nnlab.sweeps import study as studies
-from nnlab.sweeps.worker import STORAGE_ENV, _ignore_signals, die_with_parent
+from nnlab.sweeps.worker import STORAGE_ENV, ignore_signals, die_with_parent
 
 
 def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, device: str = "auto",
@@ -60,7 +60,7 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
         aggregate.write_state(sweep_dir, "interrupted", finished_at=time.time(), reason="storage unreachable")
         raise
     except KeyboardInterrupt:
-        _ignore_signals()
+        ignore_signals()
         deadline = time.time() + 10  # after Ctrl-C the workers got SIGINT too: let them re-enqueue their trials
         while any(p.poll() is None for p in procs) and time.time() < deadline:
             time.sleep(0.2)

@@ -101,7 +101,7 @@ def run_trial(ctx: WorkerContext, claim, stream: TextIO) -> None:
                 pruned = result["status"] == "pruned"
                 break
     except KeyboardInterrupt:
-        _ignore_signals()  # a second Ctrl-C or the parent's SIGTERM must not cut the bookkeeping short
+        ignore_signals()  # a second Ctrl-C or the parent's SIGTERM must not cut the bookkeeping short
         study.requeue(claim, "interrupted (resume with nnlab sweep --resume)")
         raise
     failed = [r for r in results if r["status"] == "failed"]
@@ -233,7 +233,7 @@ def die_with_parent() -> None:
         pass
 
 
-def _ignore_signals() -> None:
+def ignore_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
