@@ -98,7 +98,7 @@ def test_class_weight_needs_class_labels(tmp_path):
 def test_balanced_class_weights():
     from nnlab.config import TrainConfig
     from nnlab.datasets.base import Dataset, DatasetSpec
-    from nnlab.training.fit import class_weights
+    from nnlab.training.compile import class_weights
 
     y = np.array([0] * 6 + [1] * 2 + [2] * 4)
     data = Dataset(np.zeros((12, 5, 3)), y, np.zeros((2, 5, 3)), y[:2], DatasetSpec("multiclass", (5, 3), 3))

@@ -51,7 +51,7 @@ def test_tbptt_trains_exactly_the_lab_loop(tmp_path):
     carried from window to window, a shorter last window, leftover sequences skipped."""
     from nnlab import datasets, models
     from nnlab.config import load_config
-    from nnlab.training.fit import compile_model
+    from nnlab.training.compile import compile_model
 
     config = load_config(write_config(tmp_path / "tiny_pulse.yaml", tiny_pulse_config(epochs=2)))
     config.data.n_train = 45  # 4 batches of 10, 5 sequences left over; 20 steps = windows of 6, 6, 6, 2

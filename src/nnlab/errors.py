@@ -3,7 +3,8 @@
 Messages are one line: user input they repeat goes through `shown` (escaped, length-capped).
 """
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 SHOWN_CHARS = 60  # the longest piece of user input an error message repeats
 
@@ -15,9 +16,30 @@ class NnlabError(Exception):
 
 
 class ConfigError(NnlabError):
-    """Bad input: a config file, an override, a CLI argument or missing data. Exit code 2."""
+    """Bad input: a config file, an override, a CLI argument or missing data. Exit code 2.
+
+    Structured when it can be: `file` (the input it is about), `key` (its key path in that file, e.g.
+    `train.optimizer.learning_rate`), `problem` (what is wrong), `override` (the `key=value` that set it)
+    and `more` (how many further problems validation found); one line `file: key: problem` when shown.
+    """
 
     exit_code = 2
+
+    def __init__(self, problem: str = "", *, file: str | None = None, key: str | None = None,
+                 override: str | None = None, more: int = 0):
+        super().__init__(problem)
+        self.problem, self.file, self.key, self.override, self.more = problem, file, key, override, more
+
+    @property
+    def detail(self) -> str:
+        """The message without the file and the override note: `key: problem`."""
+        tail = f" [and {self.more} more problem{'s' * (self.more > 1)}]" if self.more else ""
+        return (f"{self.key}: " if self.key else "") + self.problem + tail
+
+    def __str__(self) -> str:
+        via = f" (from override {shown(self.override)})" if self.override else ""
+        tail = f" [and {self.more} more problem{'s' * (self.more > 1)}]" if self.more else ""
+        return (f"{self.file}: " if self.file else "") + (f"{self.key}: " if self.key else "") + self.problem + via + tail
 
 
 class DataNotFoundError(ConfigError):
@@ -42,6 +64,17 @@ class RunFailedError(NnlabError):
 
 class RunPruned(NnlabError):
     """A sweep's pruner stopped the run after an epoch: recorded as `pruned`, neither failed nor resumable."""
+
+
+@contextlib.contextmanager
+def in_file(source: str) -> Iterator[None]:
+    """Name `source` as the file of a ConfigError raised inside (loading data, building a model) that names none."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.file is None and not str(exc).startswith(source):
+            exc.file = source
+        raise
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from nnlab import runs
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, in_file
 from nnlab.metrics import MAIN_METRIC
 
 SPLITS = ("train", "val", "test")
@@ -49,15 +49,14 @@ def evaluate_run(ref: str, overrides: list[str] | tuple[str, ...] = (), *, split
         print(run.note, file=stream, flush=True)
 
     from nnlab import datasets
-    from nnlab.experiment import _about
     from nnlab.trained import load_model
 
     model = load_model(run, device)  # sets the backend up before anything imports Keras
     from nnlab.training.evaluate import score_split, write_extras
-    from nnlab.training.fit import compile_model
+    from nnlab.training.compile import compile_model
 
     source = str(run.run_dir / runs.CONFIG)
-    with _about(source):
+    with in_file(source):
         dataset = datasets.load(run.config.data)
         _check_fits(model, dataset, run.task, source)
         if split not in dataset.splits():

@@ -13,19 +13,8 @@ from typing import Any, Callable, TextIO
 
 from nnlab import __version__, runs
 from nnlab.config import ComponentConfig, ExperimentConfig, dump_yaml, load_config
-from nnlab.errors import ConfigError, RunPruned, shown
+from nnlab.errors import ConfigError, RunPruned, in_file, shown
 from nnlab.metrics import MAIN_METRIC
-
-
-@contextlib.contextmanager
-def _about(source: str):
-    """Prefix bad-input errors raised while loading data or building the model with the file name."""
-    try:
-        yield
-    except ConfigError as exc:
-        if str(exc).startswith(source):
-            raise
-        raise type(exc)(f"{source}: {exc}") from None
 
 
 def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: str | None, threads: int | None,
@@ -44,9 +33,9 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
     with timer("backend"):  # mostly the import of Keras and its backend
         device_info = backend.configure(device, backend=name, deterministic=config.train.deterministic,
                                         num_threads=threads)
-    from nnlab.training.fit import compile_model
+    from nnlab.training.compile import compile_model
 
-    with _about(source):
+    with in_file(source):
         _phase(f"loading data ({config.data.name})")
         backend.seed_everything(config.seed)  # the run's random stream starts here, and only here
         with timer("data"):
@@ -170,7 +159,7 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
         with timer("build"):
             checkpoint_model, state = load_checkpoint(run_dir)
         model = checkpoint_model or model
-        if _stopped_early(state) and config.train.epochs != planned:
+        if runs.stopped_early(state) and config.train.epochs != planned:
             raise ConfigError(f"--resume {run_ref}: early stopping ended this run at epoch {done}; "
                               "more epochs would stop again")
         extra = {}
@@ -187,10 +176,6 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
               flush=True)
         _run(model, config, dataset, run_dir, state, stream, timer)
     return run_dir
-
-
-def _stopped_early(state: dict[str, Any] | None) -> bool:
-    return bool(state) and any(cb.get("stopped_epoch", 0) > 0 for cb in state.get("callbacks", []))
 
 
 def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[str, Any] | None, stream: TextIO,

@@ -19,7 +19,7 @@ from typing import TextIO
 import numpy as np
 
 from nnlab import runs
-from nnlab.errors import ConfigError, RunFailedError, first_line
+from nnlab.errors import ConfigError, RunFailedError, first_line, in_file
 
 FORMATS = ("keras", "savedmodel", "onnx")
 DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "onnx": "model.onnx"}
@@ -53,7 +53,6 @@ def export_run(ref: str, fmt: str, *, out: str | None = None, runs_dir: str | Pa
     if run.note:
         print(run.note, file=stream)
 
-    from nnlab.experiment import _about
     from nnlab.models.augment import without_augmentation
     from nnlab.trained import load_data, load_model
 
@@ -63,7 +62,7 @@ def export_run(ref: str, fmt: str, *, out: str | None = None, runs_dir: str | Pa
     if fmt == "keras":  # the run's own file, copied: checked on made-up inputs, so no data is needed
         x, inputs = _random_inputs(model), f"{CHECK_EXAMPLES} random inputs"
     else:
-        with _about(str(run.run_dir / runs.CONFIG)):
+        with in_file(str(run.run_dir / runs.CONFIG)):
             x = np.asarray(load_data(run.run_dir, run.config, run.meta).x_val[:CHECK_EXAMPLES])
         inputs = f"{len(x)} validation examples"
     expected = _outputs(model.predict(x, verbose=0))

@@ -8,6 +8,14 @@ or drops a name, `python -m nnlab.keras_names` writes this file again.
 
 from __future__ import annotations
 
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from nnlab.errors import ConfigError, shown
+
+if TYPE_CHECKING:
+    from nnlab.config.schema import ExperimentConfig
+
 KERAS_VERSION = "3.15.1"  # the Keras the tables below were read from
 
 # BEGIN TABLES (written by `python -m nnlab.keras_names`)
@@ -58,6 +66,37 @@ METRICS = frozenset({
 
 TABLE_NAMES = {"activation": "ACTIVATIONS", "initializer": "INITIALIZERS", "loss": "LOSSES", "metric": "METRICS"}
 KINDS = {"activation": ACTIVATIONS, "initializer": INITIALIZERS, "loss": LOSSES, "metric": METRICS}
+
+_IDENTIFIER_SUFFIXES = ("activation", "initializer")  # model keys ending so name Keras objects
+_COMPILE_METRICS = frozenset({"accuracy", "acc"})  # names compile() accepts beside keras.metrics.get's
+
+
+def check_keras_names(config: ExperimentConfig) -> None:
+    """ConfigError naming the key (no file: the caller knows it), with a did-you-mean, for a name Keras does not know."""
+    def check(key: str, kind: str, name: Any) -> None:
+        known = KINDS[kind] | (_COMPILE_METRICS if kind == "metric" else frozenset())
+        if not isinstance(name, str) or name in known:
+            return
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown Keras {kind} {shown(name)}{hint}", key=key)
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{key}.{k}" if isinstance(k, str) else f"{key}[{k!r}]", v)
+                suffix = k.rsplit("_", 1)[-1] if isinstance(k, str) else ""
+                if suffix in _IDENTIFIER_SUFFIXES:
+                    for i, name in enumerate(v if isinstance(v, list) else [v]):
+                        check(f"{key}.{k}" + (f"[{i}]" if isinstance(v, list) else ""), suffix, name)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(f"{key}[{i}]", item)
+
+    walk("model", config.model.params)
+    check("train.loss", "loss", config.train.loss)
+    for i, name in enumerate(config.train.metrics or []):
+        check(f"train.metrics[{i}]", "metric", name)
 
 
 def keras_tables() -> dict[str, frozenset[str]]:

@@ -168,6 +168,11 @@ def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
     return state
 
 
+def stopped_early(state: dict[str, Any] | None) -> bool:
+    """Whether a checkpoint state (`read_checkpoint`) records that early stopping ended the run."""
+    return bool(state) and any(cb.get("stopped_epoch", 0) > 0 for cb in state.get("callbacks", []))
+
+
 def write_history(run_dir: str | Path, rows: list[dict[str, Any]]) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     text = io.StringIO()

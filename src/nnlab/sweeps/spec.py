@@ -15,8 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nnlab.config import (ExperimentConfig, _config_error, apply_overrides, check_keras_names, parse_yaml, read_yaml,
-                          validate_config)
+from nnlab.config import ExperimentConfig, apply_overrides, config_error, parse_yaml, read_yaml, validate_config
 from nnlab.errors import ConfigError
 
 METHODS = ("grid", "random", "bayes")
@@ -376,7 +375,7 @@ def _validate_spec(raw: dict[str, Any], source: str, *, repeats, method, run_cap
     try:
         return SweepSpec.model_validate(raw)
     except ValidationError as exc:
-        raise _config_error(exc, source, (), SweepSpec, {}) from None
+        raise config_error(exc, source, (), SweepSpec, {}) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +410,7 @@ def validate_points(sweep: Sweep) -> None:
         validate_point(sweep, params)
 
 
-# What metrics.json holds per task besides `loss` and train.metrics: Keras's default metric (training/fit.py
+# What metrics.json holds per task besides `loss` and train.metrics: Keras's default metric (training/compile.py
 # DEFAULT_METRICS) and nnlab's own task scores (metrics.py TASK_SCORES).
 _TASK_METRICS = {"multiclass": ("accuracy", "log_loss"),
                  "binary": ("accuracy", "sensitivity", "specificity", "roc_auc"),
@@ -444,23 +443,20 @@ def check_metric(sweep: Sweep) -> None:
 
 
 def validate_point(sweep: Sweep, params: dict[str, Any]) -> ExperimentConfig:
+    """The base experiment with one point's overrides, validated; a ConfigError names the swept parameter to blame."""
     raw = copy.deepcopy(sweep.base)
     try:
         overridden = apply_overrides(raw, point_overrides(params), source=sweep.source)
-        config = validate_config(raw, source=sweep.source, overridden=overridden)
-        check_keras_names(config, sweep.source)  # as nnlab train does: activations, losses... known to Keras
-        return config
+        return validate_config(raw, source=sweep.source, overridden=overridden)  # Keras names included
     except ConfigError as exc:
-        message = str(exc).removeprefix(f"{sweep.source}: ")
-        message = re.sub(r" \(from override '.*?'\)", "", message)
-        key = message.split(":")[0]
-        culprit = next((p for p in params if key == p or key.startswith(p + ".") or key.startswith(p + "[")
-                        or p.startswith(key + ".")), None)
+        key = exc.key or ""
+        culprit = next((p for p in params if key and (key == p or key.startswith((p + ".", p + "["))
+                                                     or p.startswith(key + "."))), None)
         if culprit is None:
             shown = ", ".join(f"{p}={json.dumps(v)}" for p, v in params.items())
-            raise ConfigError(f"{sweep.source}: with {shown}: {message}") from None
-        value = json.dumps(params[culprit])
-        raise ConfigError(f"{sweep.source}: parameters.{culprit} = {value}: {message}") from None
+            raise ConfigError(f"with {shown}: {exc.detail}", file=sweep.source) from None
+        raise ConfigError(f"parameters.{culprit} = {json.dumps(params[culprit])}: {exc.detail}",
+                          file=sweep.source) from None
 
 
 __all__ = ["EarlyTerminate", "MetricSpec", "ParameterSpec", "Sweep", "SweepSpec", "Trial", "expand",

@@ -19,7 +19,7 @@ import numpy as np
 
 from nnlab import runs
 from nnlab.errors import RunDamagedError
-from nnlab.runs import append_history, read_checkpoint, write_history  # noqa: F401  (read_checkpoint: re-exported)
+from nnlab.runs import append_history, read_checkpoint, write_history
 
 # Epoch logs nnlab's callbacks add to Keras's own (not numbers model.evaluate returns).
 NNLAB_LOGS = ("nmse", "val_nmse")

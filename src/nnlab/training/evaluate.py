@@ -14,7 +14,7 @@ from nnlab import metrics, runs
 from nnlab.config import ExperimentConfig
 from nnlab.datasets.base import Dataset
 from nnlab.training.callbacks import NNLAB_LOGS
-from nnlab.training.fit import eval_batch_size, loss_name, split_targets
+from nnlab.training.compile import eval_batch_size, loss_name, split_targets
 
 
 def evaluate(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir: Path,

@@ -1,21 +1,19 @@
-"""Compile with task defaults, fit with resumable callbacks, and continue a stopped run."""
+"""Fit a compiled model with resumable callbacks (Keras's fit, or truncated BPTT), and load a stopped run's checkpoint."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from nnlab import runs
-from nnlab.config import ExperimentConfig, ScheduleConfig, TrainConfig
-from nnlab.datasets.base import Dataset, one_hot
-from nnlab.errors import ConfigError, RunDamagedError, RunFailedError, first_line
-from nnlab.models.base import FRAME_HEAD, has_frame_head
-from nnlab.runs import read_history
+from nnlab.config import ExperimentConfig
+from nnlab.datasets.base import Dataset
+from nnlab.errors import RunDamagedError, RunFailedError
+from nnlab.models.base import has_frame_head
+from nnlab.runs import read_checkpoint, read_history, stopped_early
 from nnlab.training import backend
 from nnlab.training.callbacks import (
     EpochLogger,
@@ -24,123 +22,10 @@ from nnlab.training.callbacks import (
     RunCheckpoint,
     StopCheck,
     noticed_signals,
-    read_checkpoint,
     read_weights,
 )
-
-DEFAULT_LOSS = {
-    "multiclass": "sparse_categorical_crossentropy",
-    "binary": "binary_crossentropy",
-    "regression": "mse",
-    "sequence_regression": "mse",
-    "seq2seq": "sparse_categorical_crossentropy",
-}
-DEFAULT_METRICS = {
-    "multiclass": ["accuracy"],
-    "binary": ["accuracy"],
-    "regression": ["mae"],
-    "sequence_regression": ["mae"],
-    "seq2seq": ["accuracy"],
-}
-OPTIMIZERS = {
-    "sgd": "SGD",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "nadam": "Nadam",
-    "rmsprop": "RMSprop",
-    "adadelta": "Adadelta",
-    "adagrad": "Adagrad",
-}
-
-
-def loss_name(config: TrainConfig, task: str) -> str:
-    return config.loss or DEFAULT_LOSS[task]
-
-
-def targets(y: np.ndarray, dataset: Dataset, loss: str) -> np.ndarray:
-    """Labels in the form the loss expects: one-hot for non-sparse losses on class labels."""
-    if dataset.task in ("multiclass", "seq2seq") and not loss.startswith("sparse_"):
-        return one_hot(y, dataset.spec.output_dim)
-    if dataset.task == "binary":
-        return y.reshape(-1, 1).astype("float32")
-    return y
-
-
-def split_targets(model: keras.Model, dataset: Dataset, split: str, y: np.ndarray, loss: str):
-    """`targets`, plus each frame's label for a model with an auxiliary per-frame head."""
-    y = targets(y, dataset, loss)
-    return {"output": y, FRAME_HEAD: dataset.frame_labels[split]} if has_frame_head(model) else y
-
-
-def eval_batch_size(train: TrainConfig) -> int:
-    """The batch size of fit's validation and of evaluation: larger than training's (no gradients are kept), and
-    the same in both, so a compiled backend (JAX) builds the evaluation step once for both."""
-    return max(train.batch_size, 256)
-
-
-def steps_per_epoch(dataset: Dataset, batch_size: int) -> int:
-    return math.ceil(len(dataset.x_train) / batch_size)
-
-
-def _steps(train: TrainConfig, dataset: Dataset) -> int:
-    """Optimizer steps per epoch, which learning-rate schedules count in (truncated BPTT: one per window)."""
-    if train.tbptt is None:
-        return steps_per_epoch(dataset, train.batch_size)
-    windows = math.ceil(dataset.x_train.shape[1] / train.tbptt.window)
-    return max(1, len(dataset.x_train) // train.batch_size) * windows
-
-
-def make_optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
-    cls = getattr(keras.optimizers, OPTIMIZERS[config.optimizer.name])
-    kwargs = config.optimizer.kwargs()
-    schedule = config.lr_schedule
-    if schedule is not None and schedule.name != "reduce_on_plateau":
-        initial = kwargs.get("learning_rate") or float(keras.ops.convert_to_numpy(cls().learning_rate))
-        kwargs["learning_rate"] = _schedule(schedule, initial, steps, config.epochs)
-    return cls(**kwargs)
-
-
-def _schedule(schedule: ScheduleConfig, initial: float, steps: int, epochs: int):
-    s = keras.optimizers.schedules
-    if schedule.name == "exponential_decay":
-        return s.ExponentialDecay(initial, decay_steps=max(1, round((schedule.decay_epochs or 1) * steps)),
-                                  decay_rate=schedule.decay_rate, staircase=bool(schedule.staircase))
-    if schedule.name == "cosine_decay":
-        warmup = (schedule.warmup_epochs or 0) * steps
-        return s.CosineDecay(0.0 if warmup else initial, decay_steps=max(1, epochs * steps - warmup),
-                             alpha=schedule.alpha or 0.0, warmup_target=initial if warmup else None,
-                             warmup_steps=warmup)
-    if schedule.name == "piecewise_constant":
-        return s.PiecewiseConstantDecay([b * steps for b in schedule.boundaries], schedule.values)
-    raise AssertionError(schedule.name)
-
-
-def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset) -> bool:
-    """Compile with the configured (or the task's default) optimizer, loss and metrics; return jit_compile."""
-    train = config.train
-    try:
-        optimizer = make_optimizer(train, _steps(train, dataset))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"train.optimizer: {first_line(exc)}") from None
-    if train.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError("train.tensorboard: true needs the tensorboard package (pip install tensorboard)")
-    loss = loss_name(train, dataset.task)  # loss and metric names were checked by config.check_keras_names
-    if train.tbptt is not None:
-        from nnlab.training.tbptt import check_tbptt
-
-        check_tbptt(config, dataset)
-    class_weights(train, dataset)  # a bad class_weight stops here, before a run folder exists
-    metrics = train.metrics or DEFAULT_METRICS[dataset.task]
-    if has_frame_head(model):
-        if dataset.frame_labels is None:
-            raise ConfigError("model.frame_loss_weight: this dataset has no per-frame labels to learn from")
-        weight = config.model.params["frame_loss_weight"]
-        model.compile(optimizer=optimizer, loss={"output": loss, FRAME_HEAD: "sparse_categorical_crossentropy"},
-                      loss_weights={"output": 1.0, FRAME_HEAD: weight},
-                      metrics={"output": metrics, FRAME_HEAD: ["accuracy"]})
-    else:
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-    return backend.set_jit(model)
+from nnlab.training.compile import DEFAULT_METRICS, class_weights, eval_batch_size, loss_name, split_targets
+from nnlab.training.tbptt import fit_tbptt
 
 
 def _callbacks(config: ExperimentConfig) -> list[keras.callbacks.Callback]:
@@ -181,11 +66,9 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     ]
     if train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(run_dir) / runs.TENSORBOARD)))
-    if resume_state and _stopped_early(resume_state):
+    if stopped_early(resume_state):
         _restore_best_weights(model, config, run_dir, resume_state)  # killed after stopping, before the end
     elif initial_epoch < train.epochs and train.tbptt is not None:
-        from nnlab.training.tbptt import fit_tbptt
-
         with noticed_signals():
             fit_tbptt(model, config, dataset, callbacks, initial_epoch)
     elif initial_epoch < train.epochs:
@@ -224,21 +107,6 @@ def _normalized_error(config: ExperimentConfig, dataset: Dataset, loss: str, mod
     if has_frame_head(model):  # Keras names each output's loss and metrics after the output
         key = f"output_{key}"
     return [NormalizedError(dataset.y_train, dataset.y_val, key)]
-
-
-def class_weights(config: TrainConfig, dataset: Dataset) -> dict[int, float] | None:
-    """`class_weight: balanced`: n / (classes * count) per class, as scikit-learn defines it."""
-    if config.class_weight is None:
-        return None
-    if dataset.task not in ("multiclass", "binary"):
-        raise ConfigError(f"train.class_weight: needs class labels; this dataset's task is {dataset.task}")
-    labels = np.asarray(dataset.y_train).ravel().astype(int)
-    counts = np.bincount(labels, minlength=max(dataset.spec.output_dim, 2))
-    return {i: float(len(labels) / (len(counts) * c)) for i, c in enumerate(counts) if c > 0}
-
-
-def _stopped_early(state: dict[str, Any]) -> bool:
-    return any(cb.get("stopped_epoch", 0) > 0 for cb in state.get("callbacks", []))
 
 
 def _restore_best_weights(model: keras.Model, config: ExperimentConfig, run_dir: Path, state: dict[str, Any]) -> None:

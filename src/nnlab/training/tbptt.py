@@ -14,7 +14,6 @@ progress line work as in a normal run.
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import keras
@@ -22,9 +21,8 @@ import numpy as np
 
 from nnlab.config import ExperimentConfig
 from nnlab.datasets.base import Dataset
-from nnlab.errors import ConfigError
-
-SEQUENCE_TASKS = ("sequence_regression",)
+from nnlab.models import MODELS
+from nnlab.training.compile import check_tbptt, compile_model, eval_batch_size
 
 
 def reset_states(model: keras.Model) -> None:
@@ -68,28 +66,8 @@ def set_model_weights(twin: keras.Model, weights: list[np.ndarray]) -> None:
         variable.assign(np.asarray(value))
 
 
-def check_tbptt(config: ExperimentConfig, dataset: Dataset) -> None:
-    """Raise ConfigError (before any run folder exists) when truncated BPTT cannot train this experiment."""
-    from nnlab.models import MODELS
-
-    train = config.train
-    if dataset.task not in SEQUENCE_TASKS:
-        raise ConfigError(f"train.tbptt: needs one target per time step (task sequence_regression); "
-                          f"this dataset's task is {dataset.task}")
-    builder = MODELS.get(config.model.name).fn
-    if "stateful" not in inspect.signature(builder).parameters:
-        raise ConfigError(f"train.tbptt: model {config.model.name!r} has no stateful form (use model.name: rnn)")
-    if config.model.params.get("bidirectional"):
-        raise ConfigError("train.tbptt: a bidirectional RNN cannot carry its states forward from window to window")
-    if len(dataset.x_train) < train.batch_size:
-        raise ConfigError(f"train.batch_size: {train.batch_size} is more than the {len(dataset.x_train)} training sequences")
-
-
 def stateful_twin(model: keras.Model, config: ExperimentConfig, dataset: Dataset) -> keras.Model:
     """The same architecture built stateful with the training batch size, with the model's weights."""
-    from nnlab.models import MODELS
-    from nnlab.training.fit import compile_model
-
     check_tbptt(config, dataset)
     train = config.train
     builder = MODELS.get(config.model.name).fn
@@ -173,8 +151,6 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
     Validation evaluates the ordinary model on whole sequences: the same numbers as the windows joined
     (a stateful pass carries the state exactly; tests/test_tbptt.py), in far fewer calls.
     """
-    from nnlab.training.fit import eval_batch_size
-
     train = config.train
     window, batch_size = train.tbptt.window, train.batch_size
     twin = twin or stateful_twin(model, config, dataset)
@@ -217,5 +193,5 @@ def fit_tbptt(model: keras.Model, config: ExperimentConfig, dataset: Dataset, ca
     return twin
 
 
-__all__ = ["WindowSteps", "check_tbptt", "fit_tbptt", "model_weights", "predict_windows", "reset_states",
+__all__ = ["WindowSteps", "fit_tbptt", "model_weights", "predict_windows", "reset_states",
            "set_model_weights", "stateful_twin", "track_states", "window_steps"]
