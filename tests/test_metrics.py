@@ -51,3 +51,14 @@ def test_regression_scores():
     scores = metrics.regression_scores(y, np.array([1.0, 2.0, 3.0, 6.0]))
     assert scores["mse"] == 1.0 and scores["mae"] == 0.5
     assert scores["nmse"] == pytest.approx(1.0 / 1.25)
+
+
+@pytest.mark.parametrize("name, lower", [("val_loss", True), ("loss", True), ("test_nmse", True), ("val_mae", True),
+                                         ("val_accuracy", False), ("val_roc_auc", False), ("val_precision", False),
+                                         ("char_accuracy", False)])
+def test_one_rule_for_which_way_a_metric_improves(name, lower):
+    from nnlab.metrics import lower_is_better
+    from nnlab.sweeps.spec import MetricSpec
+
+    assert lower_is_better(name) is lower
+    assert MetricSpec(name=name).goal == ("minimize" if lower else "maximize")  # a sweep's default goal follows it

@@ -13,8 +13,8 @@ from typing import Any, Callable, TextIO
 
 from nnlab import __version__, runs
 from nnlab.config import ComponentConfig, ExperimentConfig, dump_yaml, load_config
-from nnlab.errors import ConfigError, RunPruned, in_file, shown
-from nnlab.metrics import MAIN_METRIC
+from nnlab.errors import ConfigError, RunPruned, first_line, in_file, shown
+from nnlab.metrics import MAIN_METRIC, lower_is_better
 
 
 def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: str | None, threads: int | None,
@@ -211,7 +211,7 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
         runs.finish_meta(run_dir, "pruned", reason=str(exc))
         raise
     except BaseException as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         runs.finish_meta(run_dir, "failed", reason=reason, error=type(exc).__name__)
         raise
     _refresh_report(run_dir, stream)
@@ -256,8 +256,9 @@ def _best_epoch(config: ExperimentConfig, history: list[dict[str, Any]]) -> int 
     values = [(row.get(monitor), row["epoch"]) for row in history if row.get(monitor) is not None]
     if not values:
         return None
-    maximize = (stop is not None and stop.mode == "max") or ("acc" in monitor or "auc" in monitor)
-    return (max if maximize else min)(values)[1]
+    mode = stop.mode if stop else "auto"
+    lower = mode == "min" or (mode == "auto" and lower_is_better(monitor))
+    return (min if lower else max)(values)[1]
 
 
 def _counts_text(counts: dict[str, int]) -> str:

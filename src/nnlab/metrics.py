@@ -15,6 +15,14 @@ MAIN_METRIC = {
     "sequence_regression": "nmse",
 }
 
+LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "nmse", "rmse")  # metric names ending so: smaller is better
+
+
+def lower_is_better(name: str) -> bool:
+    """Whether a metric (`val_loss`, `test_accuracy`, `nmse`, ...) improves as it shrinks: the one rule for
+    sweeps' default goal, `nnlab runs --sort` and the best epoch."""
+    return name.endswith(LOWER_IS_BETTER)
+
 
 def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(np.asarray(labels) == np.asarray(predicted)))

@@ -11,7 +11,7 @@ from typing import Callable
 
 import typer
 
-from nnlab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, NnlabError, one_line
+from nnlab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, NnlabError, first_line, one_line
 
 state = {"debug": bool(os.environ.get("NNLAB_DEBUG"))}
 
@@ -36,7 +36,7 @@ def handle_errors(fn: Callable) -> Callable:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # a failure inside Keras or a bug: one line, details with --debug
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            first = first_line(exc) if str(exc).strip() else ""
             _show(f"error: {type(exc).__name__}: {first} (run with --debug for the traceback)")
             raise typer.Exit(EXIT_FAILED) from None
         finally:

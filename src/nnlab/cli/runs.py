@@ -13,12 +13,12 @@ from typing import Any, Optional
 
 import typer
 
+from nnlab import runs
 from nnlab.cli._common import handle_errors
 from nnlab.errors import ConfigError, RunDamagedError
 
 COLUMNS = ("id", "name", "status", "epochs", "metric", "value", "duration_s")
 SORT_KEYS = ("created", "name", "status", "epochs", "duration")
-_LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "nmse", "rmse")
 
 
 @handle_errors
@@ -53,8 +53,6 @@ def list_runs(
       nnlab runs --name 'mnist*' --sort val_accuracy --limit 5 --json
       nnlab runs --sweep latest --sort val_accuracy
     """
-    from nnlab import runs
-
     if as_json and as_csv:
         raise ConfigError("nnlab runs: choose one of --json and --csv")
     wanted = {s for item in status or [] for s in item.split(",") if s}
@@ -138,8 +136,6 @@ def _list_sweeps(folder: Path, wanted: set[str], name: str | None, limit: int | 
 
 def _row(run_dir: Path) -> dict[str, Any]:
     """What the table shows for one run; an unreadable meta.json gives a row that says so, never an error."""
-    from nnlab import runs
-
     row: dict[str, Any] = {"id": run_dir.name, "name": "?", "status": "unreadable", "epochs": None,
                            "epochs_planned": None, "metric": None, "value": None, "duration_s": None,
                            "created": None, "sweep": None, "folder": str(run_dir)}
@@ -162,7 +158,7 @@ def _row(run_dir: Path) -> dict[str, Any]:
 def _epochs_recorded(run_dir: Path) -> int | None:
     """Rows in history.csv (cheap: lines, not parsing) for runs that have not finished."""
     try:
-        with open(run_dir / "history.csv", "rb") as f:
+        with open(run_dir / runs.HISTORY, "rb") as f:
             return max(0, sum(1 for line in f if line.strip()) - 1)
     except OSError:
         return 0
@@ -178,7 +174,9 @@ def _sorted(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
         return sorted(rows, key=lambda r: (r[field] is None, -(r[field] or 0)))
     if not key.replace("_", "").isalnum():
         raise ConfigError(f"--sort: expected one of {', '.join(SORT_KEYS)} or a metric name (got {key!r})")
-    lower = any(word in key for word in _LOWER_IS_BETTER)
+    from nnlab.metrics import lower_is_better  # numpy: only when sorting by a metric
+
+    lower = lower_is_better(key)
     values = {r["id"]: _metric(r, key) for r in rows}
     if rows and all(v is None for v in values.values()):
         raise ConfigError(f"--sort: no run has a metric {key!r} (main metrics here: "
@@ -194,7 +192,7 @@ def _metric(row: dict[str, Any], key: str) -> float | None:
     if not name:
         split, name = "val", key
     try:
-        value = json.loads((Path(row["folder"]) / "metrics.json").read_text()).get(split, {}).get(name)
+        value = json.loads((Path(row["folder"]) / runs.METRICS).read_text()).get(split, {}).get(name)
     except (OSError, ValueError, AttributeError):
         return None
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
@@ -220,8 +218,6 @@ def _table(rows: list[dict[str, Any]]) -> None:
 
 
 def _remove(rows: list[dict[str, Any]], folder: Path, yes: bool) -> None:
-    from nnlab import runs
-
     if not rows:
         typer.echo(f"no runs in {folder} match: nothing to remove")
         return

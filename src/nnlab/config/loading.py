@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from nnlab.config.schema import ComponentConfig, ExperimentConfig
 from nnlab.config.yaml_io import parse_yaml, read_yaml
-from nnlab.errors import ConfigError, one_line, shown
+from nnlab.errors import ConfigError, first_line, one_line, shown
 from nnlab.keras_names import check_keras_names
 from nnlab.registry import Registry
 
@@ -43,7 +43,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
         try:
             value = parse_yaml(text) if text else None
         except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            problem = getattr(exc, "problem", None) or first_line(exc)
             raise ConfigError(f"override {shown(item)}: the value is not valid YAML ({one_line(problem)})",
                               file=source) from None
         node = raw

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from nnlab.errors import ConfigError, one_line, shown
+from nnlab.errors import ConfigError, first_line, one_line, shown
 
 MAX_YAML_BYTES = 1 << 20  # a config is a short text file; nothing bigger is read
 MAX_YAML_VALUES = 100_000  # scalars, lists and mappings after aliases are expanded
@@ -91,7 +91,7 @@ def read_yaml(path: str | Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise ConfigError(f"{where}invalid YAML: {one_line(problem)}", file=str(path)) from None
 
 

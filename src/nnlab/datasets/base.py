@@ -272,6 +272,18 @@ def not_found(name: str, wanted: str, places: list[Path], hint: str = "") -> Dat
     )
 
 
+def keras_download(name: str) -> tuple[dict[str, np.ndarray] | None, str]:
+    """`keras.datasets.<name>.load_data()` as the four arrays, or None and why it failed (the end of a
+    not-found message: offline machines say so)."""
+    try:
+        import keras
+
+        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
+    except Exception as exc:  # noqa: BLE001  (whatever went wrong, the not-found message says it)
+        return None, download_failure(exc)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, ""
+
+
 def download_failure(exc: BaseException) -> str:
     """Why Keras's download failed, as the end of a not-found message: a sentence, not an exception's name."""
     text = first_line(exc, 300)

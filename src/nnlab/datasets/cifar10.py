@@ -15,7 +15,7 @@ from nnlab.datasets.base import (
     DatasetSpec,
     check_path,
     data_places,
-    download_failure,
+    keras_download,
     not_found,
     read_pickle,
     split_off,
@@ -88,13 +88,9 @@ def read_cifar10(path: str | None = None, download: bool = True, allow_pickle: b
                 return read_npz(npz[0]), str(npz[0])
     hint = ""
     if download:
-        try:
-            import keras
-
-            (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
-            return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras download"
-        except Exception as exc:  # offline machines: say so in the message below
-            hint = download_failure(exc)
+        arrays, hint = keras_download("cifar10")
+        if arrays is not None:
+            return arrays, "keras download"
     wanted = f"{BATCHES}/ (unpacked cifar-10-python.tar.gz) or an .npz with {', '.join(NPZ_KEYS)}"
     raise not_found("cifar10", wanted, places, hint)
 

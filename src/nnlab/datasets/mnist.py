@@ -15,7 +15,7 @@ from nnlab.datasets.base import (
     DatasetSpec,
     check_path,
     data_places,
-    download_failure,
+    keras_download,
     not_found,
     read_npy,
     read_npz,
@@ -89,13 +89,9 @@ def read_mnist(path: str | None = None, download: bool = True) -> tuple[dict[str
             return _checked({k: read_idx(f) for k, f in files.items()}, folder), str(folder)
     hint = ""
     if download:
-        try:
-            import keras
-
-            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-            return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras download"
-        except Exception as exc:  # offline machines: say so in the message below
-            hint = download_failure(exc)
+        arrays, hint = keras_download("mnist")
+        if arrays is not None:
+            return arrays, "keras download"
     wanted = "mnist.npz or " + ", ".join(f"{stem}.gz" for stem in IDX_FILES.values())
     raise not_found("mnist", wanted, places, hint)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from nnlab.errors import ConfigError
+from nnlab.errors import ConfigError, first_line
 from nnlab.models.base import MODELS
 from nnlab.registry import Params
 
@@ -48,8 +48,7 @@ def build_sequential(spec, layers):
         try:
             model.add(layer_cls(**(kwargs or {})))
         except (TypeError, ValueError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ConfigError(f"model.layers[{i}]: {name}: {message}") from None
+            raise ConfigError(f"model.layers[{i}]: {name}: {first_line(exc)}") from None
     _check_output(model, spec, len(layers))
     return model
 

@@ -1,5 +1,7 @@
 """The sweep file: its pydantic model, loading (file or comma lists on the command line), expansion into
-trials and validation of every trial's config before anything slow starts. Pure: no Optuna, no Keras."""
+trials and validation of every trial's config before anything slow starts. No Optuna, and no Keras except
+where `check_metric` loads the base experiment's data to learn its task (a real dataset missing from disk may
+be downloaded through Keras)."""
 
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from nnlab.config import ExperimentConfig, apply_overrides, config_error, parse_yaml, read_yaml, validate_config
 from nnlab.errors import ConfigError
+from nnlab.metrics import lower_is_better
 
 METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("constant", "categorical", "uniform", "int_uniform", "log_uniform_values", "q_uniform")
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_LOWER_IS_BETTER = ("loss", "mae", "mse", "nmse", "error", "rmse")
 _UNSET = object()
 MAX_TRIALS = 10_000  # trials in one sweep (points x repeats): beyond this a sweep file is surely a mistake
 
@@ -145,8 +147,7 @@ class MetricSpec(_Strict):
     @model_validator(mode="after")
     def _default_goal(self) -> MetricSpec:
         if self.goal is None:
-            lower = any(self.name.endswith(word) for word in _LOWER_IS_BETTER)
-            self.goal = "minimize" if lower else "maximize"
+            self.goal = "minimize" if lower_is_better(self.name) else "maximize"
         return self
 
     @property
