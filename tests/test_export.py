@@ -87,7 +87,7 @@ def test_bad_export_input_is_one_line_and_exit_2(trained_run, tmp_path, args, me
 
 
 def test_onnx_without_its_packages_says_which_extra_to_install(trained_run, monkeypatch):
-    monkeypatch.setattr("nnlab.export.ONNX_PACKAGES", ("onnx", "an_absent_converter"))
+    monkeypatch.setattr("nnlab.trained.export.ONNX_PACKAGES", ("onnx", "an_absent_converter"))
     result = invoke("export", str(trained_run("mlp")), "--format", "onnx")
     assert result.exit_code == 2
     assert result.stderr == "error: --format onnx needs an_absent_converter: pip install 'nnlab[onnx]'\n"

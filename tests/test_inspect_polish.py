@@ -45,7 +45,7 @@ def test_bad_sample_and_layer_are_refused_before_tensorflow_loads(cnn_run, monke
 
 def test_seq2seq_examples_are_drawn_as_characters():
     from nnlab.datasets.addition import VOCABULARY, decode
-    from nnlab.inspect.sequences import _plot_decoded
+    from nnlab.trained.inspect.sequences import _plot_decoded
 
     def one_hot(text):
         return np.eye(len(VOCABULARY))[[VOCABULARY.index(c) for c in text]]

@@ -40,7 +40,7 @@ def test_inspect_writes_pulse_sequence_and_hidden_plots(tmp_path):
 
 
 def test_hidden_activations_cover_every_step_of_every_recurrent_layer():
-    from nnlab.inspect.sequences import hidden_activations
+    from nnlab.trained.inspect.sequences import hidden_activations
     from nnlab.models.rnn import build_rnn
 
     keras.utils.set_random_seed(0)

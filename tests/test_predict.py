@@ -16,7 +16,7 @@ from nnlab import datasets, runs
 from nnlab.cli.main import app
 from nnlab.config import ComponentConfig, load_config
 from nnlab.datasets.addition import decode
-from nnlab.predict import read_image
+from nnlab.trained.predict import read_image
 
 
 def invoke(*args: str):

@@ -118,7 +118,7 @@ def test_mnist56_run_reports_binary_results_and_inspect_draws_feature_maps(mnist
 
 
 def test_inspect_single_layer_and_rgb_kernels(tmp_path, runs_dir):
-    from nnlab.inspect import inspect_run
+    from nnlab.trained.inspect import inspect_run
 
     write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=2, test=4)
     run_dir = experiment.train(CONFIGS / "cifar10_cnn.yaml", CIFAR_BATCHES, runs_dir=runs_dir)
@@ -134,5 +134,4 @@ def test_inspect_without_a_saved_model_says_so(mnist_idx, runs_dir):
                                runs_dir=runs_dir)
     result = nnlab("inspect", run_dir.name)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: {run_dir.name}: no model.keras (the run did not finish, or " \
-                                    "output.save_model was false)"
+    assert result.stderr.strip() == f"error: run {run_dir.name}: no model.keras (trained with output.save_model: false)"

@@ -181,7 +181,7 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
 def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[str, Any] | None, stream: TextIO,
          timer: Timer, callbacks: list | tuple = ()) -> None:
     """Fit, evaluate, save and plot; the run's status says how it ended, whatever happens."""
-    from nnlab.training.evaluate import evaluate
+    from nnlab.training.scoring import evaluate
     from nnlab.training.fit import fit
 
     try:

@@ -27,7 +27,7 @@ def evaluate(
 
     Example: nnlab evaluate latest data.n_val=500 --split val
     """
-    from nnlab.evaluation import evaluate_run
+    from nnlab.trained.evaluate import evaluate_run
 
     evaluate_run(run, overrides or [], split=split, runs_dir=runs_dir, allow_incomplete=allow_incomplete,
                  device=device)

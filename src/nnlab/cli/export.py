@@ -27,6 +27,6 @@ def export(
 
     Example: nnlab export latest --format onnx --out model.onnx
     """
-    from nnlab.export import export_run
+    from nnlab.trained.export import export_run
 
     export_run(run, fmt, out=out, runs_dir=runs_dir, allow_incomplete=allow_incomplete, device=device)

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from nnlab.cli._common import complete_run, handle_errors
+from nnlab.cli._common import allow_incomplete_option, complete_run, handle_errors
 
 
 @handle_errors
@@ -16,6 +16,7 @@ def inspect(
     layer: Optional[str] = typer.Option(None, "--layer", help="Only this layer (by name)."),
     after_pool: bool = typer.Option(False, "--after-pool", help="Show pooling outputs instead of conv outputs."),
     runs_dir: Optional[str] = typer.Option(None, "--runs-dir", envvar="NNLAB_RUNS_DIR", help="Folder of runs (default: runs)."),
+    allow_incomplete: bool = allow_incomplete_option(),
 ) -> None:
     """Draw one validation example's path through a trained model as PNGs in the run's plots/ folder.
 
@@ -29,8 +30,9 @@ def inspect(
       nnlab inspect latest --sample 2 --after-pool
     """
     from nnlab import runs
-    from nnlab.inspect import inspect_run
+    from nnlab.trained.inspect import inspect_run
 
     run_dir = runs.find_run(run, runs_dir or runs.default_runs_dir())
-    for path in inspect_run(run_dir, sample, layer=layer, after_pool=after_pool):
+    for path in inspect_run(run_dir, sample, layer=layer, after_pool=after_pool,
+                            allow_incomplete=allow_incomplete):
         typer.echo(str(path))

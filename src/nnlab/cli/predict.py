@@ -33,7 +33,7 @@ def predict(
 
     Example: nnlab predict latest my_digit.png --top 3 --show
     """
-    from nnlab.predict import predict_run
+    from nnlab.trained.predict import predict_run
 
     predict_run(run, inputs, out=out, top=top, show=show, invert=invert, runs_dir=runs_dir,
                 allow_incomplete=allow_incomplete, device=device)

@@ -1,6 +1,6 @@
 """Score a trained run on a split of its data (or of other data) into `evaluations/<stamp>-<split>-<hex>/`.
 
-The scores come from the code training uses (`training.evaluate.score_split` and `write_extras`), so an
+The scores come from the code training uses (`training.scoring.score_split` and `write_extras`), so an
 evaluation of the run's own validation split reproduces its metrics.json. Only `data.*` keys may be
 overridden: the model is already trained. Nothing the run folder held before is changed.
 """
@@ -34,7 +34,7 @@ def evaluate_run(ref: str, overrides: list[str] | tuple[str, ...] = (), *, split
                  runs_dir: str | Path | None = None, allow_incomplete: bool = False, device: str = "auto",
                  stream: TextIO | None = None) -> Path:
     """Evaluate run `ref` on `split`; write and return the evaluation folder."""
-    from nnlab.trained import open_run
+    from nnlab.trained.run import open_run
 
     stream = stream or sys.stdout
     if split not in SPLITS:
@@ -49,10 +49,10 @@ def evaluate_run(ref: str, overrides: list[str] | tuple[str, ...] = (), *, split
         print(run.note, file=stream, flush=True)
 
     from nnlab import datasets
-    from nnlab.trained import load_model
+    from nnlab.trained.run import load_model
 
     model = load_model(run, device)  # sets the backend up before anything imports Keras
-    from nnlab.training.evaluate import score_split, write_extras
+    from nnlab.training.scoring import score_split, write_extras
     from nnlab.training.compile import compile_model
 
     source = str(run.run_dir / runs.CONFIG)

@@ -315,7 +315,7 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
     Inputs that cannot be used are left out: the others are predicted, then each one left out is one line
     on `errors` (stderr), the last as the ConfigError raised (exit code 2).
     """
-    from nnlab.trained import open_run
+    from nnlab.trained.run import open_run
 
     stream = stream or sys.stdout
     if top < 1:
@@ -338,7 +338,7 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
         for example in examples:
             print(example.shown or f"{example.name}: used as is, shape {tuple(example.x.shape)}", file=stream)
 
-    from nnlab.trained import load_model
+    from nnlab.trained.run import load_model
 
     model = load_model(run, device)
     names, batch = fit_inputs(examples, tuple(model.inputs[0].shape[1:]), problems=problems)

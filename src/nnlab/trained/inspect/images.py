@@ -10,7 +10,7 @@ import numpy as np
 
 from nnlab import runs
 from nnlab.errors import ConfigError
-from nnlab.inspect import pick_sample
+from nnlab.trained.inspect import pick_sample
 
 POOLING = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 

@@ -1,15 +1,14 @@
-"""A trained run opened for use by evaluate, predict and export: status check, config, and its model."""
+"""Opening a trained run, the one way evaluate, predict, export and inspect do: status check, config, model, data."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nnlab import runs
 from nnlab.config import ComponentConfig, ExperimentConfig, load_config
-from nnlab.errors import ConfigError, DataNotFoundError, first_line
+from nnlab.errors import ConfigError, DataNotFoundError, RunDamagedError, first_line
 
 
 @dataclass(frozen=True)
@@ -53,15 +52,16 @@ def open_run(ref: str, runs_dir: str | Path | None = None, *, allow_incomplete: 
 def _checkpoint_model(run_dir: Path, status: str, meta: dict[str, Any]) -> tuple[Path, str]:
     state_path = run_dir / runs.CHECKPOINT / "state.json"
     try:
-        state = json.loads(state_path.read_text())
-        model_path = run_dir / runs.CHECKPOINT / state["model"]
-        epoch = int(state["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ConfigError(f"run {run_dir.name} is {status} and has no readable checkpoint ({state_path})") from None
+        state = runs.read_checkpoint(run_dir)
+    except RunDamagedError:
+        state = None
+    if state is None:
+        raise ConfigError(f"run {run_dir.name} is {status} and has no readable checkpoint ({state_path})")
+    model_path = run_dir / runs.CHECKPOINT / state["model"]
     if not model_path.is_file():
         raise ConfigError(f"run {run_dir.name} is {status}: its checkpoint names {model_path.name}, which is missing")
     planned = meta.get("epochs_planned", "?")
-    return model_path, f"run {run_dir.name} is {status}: using its last checkpoint (epoch {epoch} of {planned})"
+    return model_path, f"run {run_dir.name} is {status}: using its last checkpoint (epoch {state['epoch']} of {planned})"
 
 
 def load_model(run: TrainedRun, device: str = "auto", backend_name: str | None = None):

@@ -33,7 +33,7 @@ RUNTIMES = {"keras": "keras.models.load_model", "savedmodel": "tf.saved_model.lo
 def export_run(ref: str, fmt: str, *, out: str | None = None, runs_dir: str | Path | None = None,
                allow_incomplete: bool = False, device: str = "auto", stream: TextIO | None = None) -> Path:
     """Export run `ref`'s model as `fmt` to `out` (default: the run's exports/ folder); return the path."""
-    from nnlab.trained import open_run
+    from nnlab.trained.run import open_run
 
     stream = stream or sys.stdout
     if fmt not in FORMATS:
@@ -54,7 +54,7 @@ def export_run(ref: str, fmt: str, *, out: str | None = None, runs_dir: str | Pa
         print(run.note, file=stream)
 
     from nnlab.models.augment import without_augmentation
-    from nnlab.trained import load_data, load_model
+    from nnlab.trained.run import load_data, load_model
 
     # ONNX goes through tf2onnx, so the model is loaded on TensorFlow whatever it was trained on (Keras's
     # ONNX export on JAX needs jax2onnx, which brings flax, orbax and more).

@@ -1,6 +1,6 @@
 """Looking inside a trained run: feature maps, kernels or hidden states, drawn into the run's plots/ folder.
 
-`inspect_run` loads the run's model.keras and dataset, then hands them to the first inspector module that
+`inspect_run` opens the run (`trained.run`: its model and dataset), then hands them to the first inspector module that
 `handles` the model. Each inspector module exposes `handles(model) -> bool` and
 `inspect(model, dataset, run_dir, *, sample, layer, after_pool) -> list[Path]`; add a module to INSPECTORS to
 teach `nnlab inspect` a new kind of model.
@@ -10,22 +10,30 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from pathlib import Path
 
 from nnlab.errors import ConfigError
 
 INSPECTORS: tuple[str, ...] = (
-    "nnlab.inspect.images",  # models with Conv2D layers: input image, feature-map grids, first-layer kernels
-    "nnlab.inspect.sequences",  # recurrent models: input/target/prediction and hidden units over time
-    "nnlab.inspect.weights",  # the sparse autoencoder: each hidden unit's input weights as an image
+    "nnlab.trained.inspect.images",  # models with Conv2D layers: input image, feature-map grids, first-layer kernels
+    "nnlab.trained.inspect.sequences",  # recurrent models: input/target/prediction and hidden units over time
+    "nnlab.trained.inspect.weights",  # the sparse autoencoder: each hidden unit's input weights as an image
 )
 
 
-def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, after_pool: bool = False) -> list[Path]:
+def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, after_pool: bool = False, *,
+                allow_incomplete: bool = False) -> list[Path]:
     """Write the inspection PNGs for validation example `sample` of a run; return their paths."""
-    run_dir = Path(run_dir)
+    from nnlab.trained.run import load_data, load_model, open_run
+
+    run = open_run(str(run_dir), allow_incomplete=allow_incomplete)  # a folder: found as it is
+    run_dir = run.run_dir
     check_arguments(run_dir, sample, layer)
-    model, dataset = load_run(run_dir)
+    if run.note:
+        print(run.note, file=sys.stderr)
+    model = load_model(run)
+    dataset = load_data(run_dir, run.config, run.meta)  # found through $NNLAB_DATA_DIR when it trained: as recorded
     for module_name in INSPECTORS:
         inspector = importlib.import_module(module_name)
         if inspector.handles(model):
@@ -34,28 +42,8 @@ def inspect_run(run_dir: str | Path, sample: int, layer: str | None = None, afte
     raise ConfigError(f"{run_dir.name}: nnlab inspect has no view for this model (layers: {kinds})")
 
 
-def load_run(run_dir: Path):
-    """The run's trained model (model.keras) and its dataset, loaded from the run's own config.yaml."""
-    from nnlab import runs
-    from nnlab.config import load_config
-    from nnlab.trained import load_data
-    from nnlab.training import backend
-
-    model_path = run_dir / runs.MODEL
-    if not model_path.is_file():
-        raise ConfigError(f"{run_dir.name}: no {runs.MODEL} (the run did not finish, or output.save_model was false)")
-    config = load_config(run_dir / runs.CONFIG)
-    backend.configure_for_run(run_dir, seed=config.seed)
-    import keras
-
-    from nnlab.models import layers  # noqa: F401  (registers the custom layers saved models refer to)
-
-    model = keras.models.load_model(model_path, compile=False)
-    return model, load_data(run_dir, config)  # found through $NNLAB_DATA_DIR when it trained: the place it recorded
-
-
-_IMAGE_LAYERS = {"Conv2D", "MaxPooling2D", "AveragePooling2D"}  # what nnlab.inspect.images draws
-_RECURRENT_LAYERS = {"SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional"}  # what nnlab.inspect.sequences draws
+_IMAGE_LAYERS = {"Conv2D", "MaxPooling2D", "AveragePooling2D"}  # what nnlab.trained.inspect.images draws
+_RECURRENT_LAYERS = {"SimpleRNN", "LSTM", "GRU", "RNN", "Bidirectional"}  # what nnlab.trained.inspect.sequences draws
 
 
 def check_arguments(run_dir: Path, sample: int, layer: str | None) -> None:
@@ -85,4 +73,4 @@ def pick_sample(dataset, sample: int):
     return dataset.x_val[sample : sample + 1], dataset.y_val[sample]
 
 
-__all__ = ["INSPECTORS", "check_arguments", "inspect_run", "load_run", "pick_sample"]
+__all__ = ["INSPECTORS", "check_arguments", "inspect_run", "pick_sample"]
