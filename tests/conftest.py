@@ -124,6 +124,30 @@ def mnist_idx(tmp_path) -> Path:
     return folder
 
 
+# Every registered dataset, tiny: tests that go over the registry (test_registry, test_predict) load each so.
+# dataset name -> (fixtures it needs, tiny parameters)
+DATASET_EXAMPLES = {
+    "digits": ((), {"n_train": 40, "n_val": 20}),
+    "addition": ((), {"n": 60, "val_split": 0.5}),
+    "mnist": (("mnist_idx",), {"n_train": 40}),
+    "mnist56": (("mnist_idx",), {"n_train": 20}),
+    "crt": ((), {"n_train": 12, "n_val": 6}),
+    "r3": ((), {"n_train": 12, "n_val": 6}),
+    "cifar10": (("cifar_batches",), {"allow_pickle": True}),
+    "pulse": ((), {"n_train": 10, "n_val": 5, "length": 20, "max_width": 3, "max_extra_gap": 2}),
+    "har": ((), {"synthetic": True, "n_train_generated": 60, "n_test_generated": 12, "window": 20}),
+    "digitsum": (("mnist_idx",), {"length": 5, "val_images": 50}),
+    "patches": (("mnist_idx",), {"n_patches": 40, "size": 4}),
+}
+
+
+@pytest.fixture
+def cifar_batches(tmp_path):
+    from vision_data import write_cifar_batches
+
+    return write_cifar_batches(tmp_path / "data" / "cifar10")
+
+
 # ---------------------------------------------------------------------------------------------
 # Tiny trained runs shared by the tests of evaluate, predict and export: each kind is trained in-process
 # once per test session (per xdist worker), on first use.

@@ -13,10 +13,12 @@ from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from nnlab import datasets, runs
+from nnlab.datasets import DATASETS
 from nnlab.cli.main import app
-from nnlab.config import ComponentConfig, load_config
+from nnlab.config import load_config
 from nnlab.datasets.addition import decode
 from nnlab.trained.predict import read_image
+from conftest import DATASET_EXAMPLES, copy_run
 
 
 def invoke(*args: str):
@@ -94,27 +96,46 @@ def test_a_png_drawn_at_another_size_is_converted_like_the_loader_s_images(train
     assert re.fullmatch(r" {2}\d \d\.\d{4} {2}\d \d\.\d{4} {2}\d \d\.\d{4}", png_row[width:])
 
 
-@pytest.mark.parametrize("dataset", ["crt", "cifar10", "mnist"])
-def test_image_files_become_exactly_the_loader_s_arrays(tmp_path, dataset, request):
-    """A validation image saved as PNG and read back through predict's route equals the loader's array."""
-    if dataset == "crt":
-        data = ComponentConfig(name="crt", source="generate", n_train=4, n_val=4)
-        x_val = datasets.load(data).x_val
-    elif dataset == "cifar10":
-        from vision_data import write_cifar_batches
-
-        write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=2, test=4)
-        data = ComponentConfig(name="cifar10", download=False, allow_pickle=True)  # the test wrote these batches
-        x_val = datasets.load(data).x_val
-    else:
-        request.getfixturevalue("mnist_idx")
-        data = ComponentConfig(name="mnist", download=False)
-        x_val = datasets.load(data).x_val[:4]
-    for i, x in enumerate(x_val):
-        pixels = (x * 255).round().astype(np.uint8)
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_image_files_become_the_loader_s_arrays_for_every_image_dataset(tmp_path, name, request):
+    """Each registered dataset that declares an ImageFormat: its validation images saved as picture files and
+    read back through predict's route are the loader's arrays (exactly, where the loader's values are whole
+    grey levels; within half a level for digits, whose 0..16 values a picture cannot hold)."""
+    fixtures, params = DATASET_EXAMPLES[name]
+    for fixture in fixtures:
+        request.getfixturevalue(fixture)
+    dataset = DATASETS.get(name).fn(**params)
+    fmt = dataset.spec.image_format
+    if fmt is None:
+        pytest.skip(f"{name} has no image inputs")
+    height, width = fmt.size
+    for i, x in enumerate(dataset.x_val[:4]):
+        levels = (x * fmt.divide).reshape(height, width, -1)
+        pixels = levels.round().astype(np.uint8)
         mode = "RGB" if pixels.shape[-1] == 3 else "L"
         Image.fromarray(pixels if mode == "RGB" else pixels[..., 0], mode=mode).save(tmp_path / f"{i}.png")
-        np.testing.assert_array_equal(read_image(tmp_path / f"{i}.png", data).x, x)
+        got = read_image(tmp_path / f"{i}.png", fmt, name).x
+        assert got.shape == x.shape and got.dtype == x.dtype
+        np.testing.assert_allclose(got, x, rtol=0, atol=0.5 / fmt.divide + 1e-6)
+        if np.array_equal(levels, levels.round()):
+            np.testing.assert_array_equal(got, x)
+
+
+def test_predict_reads_the_image_format_the_run_recorded_and_asks_the_loader_for_older_runs(trained_run, tmp_path):
+    run_dir = copy_run(trained_run("mlp"), tmp_path)
+    meta = runs.read_json(run_dir / runs.META)
+    assert meta["image_format"] == {"mode": "L", "size": [8, 8], "divide": 255.0, "flatten": False}
+    assert meta["class_names"] == [str(d) for d in range(10)]
+    picture = Image.new("L", (16, 16), "black")
+    ImageDraw.Draw(picture).line([(4, 2), (12, 2), (7, 14)], fill="white", width=2)
+    picture.save(tmp_path / "seven.png")
+    recorded = invoke("predict", str(run_dir), str(tmp_path / "seven.png"), "--show", "--top", "3")
+    assert recorded.exit_code == 0, recorded.output
+    del meta["image_format"], meta["class_names"]  # as a run trained before they were recorded
+    runs.write_json(run_dir / runs.META, meta)
+    older = invoke("predict", str(run_dir), str(tmp_path / "seven.png"), "--show", "--top", "3")
+    assert older.exit_code == 0, older.output
+    assert older.stdout == recorded.stdout
 
 
 def test_an_addition_string_gives_the_decoded_answer(trained_run):

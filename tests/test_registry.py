@@ -1,8 +1,8 @@
 """Every registered model builds for each kind of data it supports, every dataset loads (tiny data), and
 every entry is documented and listed.
 
-A new model or dataset must add an entry to MODEL_EXAMPLES or DATASET_EXAMPLES below: the completeness
-tests fail until it does, so each component is exercised here without further work.
+A new model or dataset must add an entry to MODEL_EXAMPLES below or to DATASET_EXAMPLES (conftest.py): the
+completeness tests fail until it does, so each component is exercised here without further work.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from nnlab.datasets.base import DatasetSpec
 from nnlab.errors import ConfigError
 from nnlab.models import MODELS
 from nnlab.registry import Params, Registry
-from vision_data import write_cifar_batches
+from conftest import DATASET_EXAMPLES
 
 IMAGE = (12, 12, 1)
 # kind of data -> (spec, expected output shape)
@@ -43,25 +43,6 @@ MODEL_EXAMPLES = {
     "autoencoder": (("flat_regression",), {"hidden": 4}),
 }
 
-# dataset name -> (fixtures it needs, tiny parameters)
-DATASET_EXAMPLES = {
-    "digits": ((), {"n_train": 40, "n_val": 20}),
-    "addition": ((), {"n": 60, "val_split": 0.5}),
-    "mnist": (("mnist_idx",), {"n_train": 40}),
-    "mnist56": (("mnist_idx",), {"n_train": 20}),
-    "crt": ((), {"n_train": 12, "n_val": 6}),
-    "r3": ((), {"n_train": 12, "n_val": 6}),
-    "cifar10": (("cifar_batches",), {"allow_pickle": True}),
-    "pulse": ((), {"n_train": 10, "n_val": 5, "length": 20, "max_width": 3, "max_extra_gap": 2}),
-    "har": ((), {"synthetic": True, "n_train_generated": 60, "n_test_generated": 12, "window": 20}),
-    "digitsum": (("mnist_idx",), {"length": 5, "val_images": 50}),
-    "patches": (("mnist_idx",), {"n_patches": 40, "size": 4}),
-}
-
-
-@pytest.fixture
-def cifar_batches(tmp_path):
-    return write_cifar_batches(tmp_path / "data" / "cifar10")
 
 
 def test_every_model_has_an_example():
@@ -71,7 +52,7 @@ def test_every_model_has_an_example():
 
 def test_every_dataset_has_an_example():
     missing = sorted(set(DATASETS.names()) - set(DATASET_EXAMPLES))
-    assert not missing, f"add {missing} to DATASET_EXAMPLES in {__file__}"
+    assert not missing, f"add {missing} to DATASET_EXAMPLES in tests/conftest.py"
 
 
 def _params(name: str, params: dict) -> dict:

@@ -108,6 +108,7 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
             "config_file": source,
             "task": dataset.task,
             "data": dataset.meta,
+            **_inputs_record(dataset.spec),
             "parameters": counts,
             "device": device_info,
             "versions": _versions(device_info),
@@ -259,6 +260,13 @@ def _best_epoch(config: ExperimentConfig, history: list[dict[str, Any]]) -> int 
     mode = stop.mode if stop else "auto"
     lower = mode == "min" or (mode == "auto" and lower_is_better(monitor))
     return (min if lower else max)(values)[1]
+
+
+def _inputs_record(spec) -> dict[str, Any]:
+    """What meta.json records of the loader's inputs for `nnlab predict`: class names and, for images, how a
+    picture file is prepared (the loader's ImageFormat)."""
+    return {"class_names": list(spec.class_names) if spec.class_names else None,
+            "image_format": spec.image_format.to_dict() if spec.image_format else None}
 
 
 def _counts_text(counts: dict[str, int]) -> str:

@@ -36,8 +36,32 @@ class DataParams(Params):
 
 
 @dataclass(frozen=True)
+class ImageFormat:
+    """How an image loader turns a picture file into a model input; training records it in the run's meta.json
+    and `nnlab predict` prepares new pictures by it."""
+
+    mode: str  # "L" (grayscale, as the MNIST and digits files hold), "RGB", or "channel 0" (the course PNG folders)
+    size: tuple[int, int]  # height, width
+    divide: float  # the 0..255 pixel values are divided by this (255 when the loader normalizes, else 1)
+    flatten: bool = False
+
+    @property
+    def light_ink(self) -> bool:
+        """The training images are light ink on a dark background (every grayscale set nnlab loads)."""
+        return self.mode != "RGB"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "size": list(self.size), "divide": self.divide, "flatten": self.flatten}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageFormat:
+        return cls(str(data["mode"]), (int(data["size"][0]), int(data["size"][1])), float(data["divide"]),
+                   bool(data["flatten"]))
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
-    """What a model builder needs to know about the data."""
+    """What a model builder needs to know about the data (and `nnlab predict` about its images)."""
 
     task: Task
     input_shape: tuple[int, ...]
@@ -46,6 +70,7 @@ class DatasetSpec:
     frame_classes: int | None = None  # sequences of labelled frames (digitsum): classes per frame
     class_names: tuple[str, ...] | None = None
     augment: dict[str, Any] | None = None  # on-the-fly image augmentation for the model input (data.augment)
+    image_format: ImageFormat | None = None  # image loaders: how a picture file becomes an input
 
 
 @dataclass

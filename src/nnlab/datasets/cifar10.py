@@ -13,6 +13,7 @@ from nnlab.datasets.base import (
     DataParams,
     Dataset,
     DatasetSpec,
+    ImageFormat,
     check_path,
     data_places,
     keras_download,
@@ -53,6 +54,7 @@ def load_cifar10(n_train=None, n_val=None, val_split=None, seed=0, path=None, no
     x_train, y_train = take_first(n_train, x_train, y_train)
     x_val, y_val = take_first(n_val, x_val, y_val)
     spec = DatasetSpec("multiclass", x_train.shape[1:], len(CLASSES), class_names=CLASSES,
+                       image_format=ImageFormat("RGB", (32, 32), 255.0 if normalize else 1.0),
                        augment=augment_spec(augment))
     meta = {"source": "real", "path": source, "subset": not full,
             "file_sizes": {"train": len(arrays["x_train"]), "test": len(arrays["x_test"])}}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from nnlab.datasets.base import DATASETS, DataParams, Dataset, DatasetSpec, split_off, take_first
+from nnlab.datasets.base import DATASETS, DataParams, Dataset, DatasetSpec, ImageFormat, split_off, take_first
 
 
 class DigitsParams(DataParams):
@@ -27,7 +27,9 @@ def load_digits(n_train=None, n_val=None, val_split=0.2, seed=0, flatten=False) 
     x_train, x_val, y_train, y_val = split_off(x, y, val_split, seed, stratify=True)
     x_train, y_train = take_first(n_train, x_train, y_train)
     x_val, y_val = take_first(n_val, x_val, y_val)
-    spec = DatasetSpec("multiclass", x.shape[1:], 10, class_names=tuple(str(d) for d in range(10)))
+    # A 0..255 picture /255 is the file's 0..16 values /16.
+    spec = DatasetSpec("multiclass", x.shape[1:], 10, class_names=tuple(str(d) for d in range(10)),
+                       image_format=ImageFormat("L", (8, 8), 255.0, flatten))
     meta = {"source": "real", "origin": "sklearn.datasets.load_digits"}
     return Dataset(x_train, y_train, x_val, y_val, spec, meta=meta)
 

@@ -42,6 +42,11 @@ def read_png_channel(path: Path, channel: int = 0) -> np.ndarray:
         raise ConfigError(f"{path}: cannot read as PNG ({type(exc).__name__})") from None
     if array.ndim == 3:
         array = array[..., channel]
-    if array.dtype != np.uint8:  # 16-bit or boolean PNGs: rescale to 0..255
-        array = (array.astype("float64") / max(float(array.max()), 1.0) * 255).round().astype(np.uint8)
-    return array
+    return to_uint8(array)
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """A picture's values as 0..255 bytes: 16-bit or boolean pictures rescaled by their maximum."""
+    if array.dtype == np.uint8:
+        return array
+    return (array.astype("float64") / max(float(array.max()), 1.0) * 255).round().astype(np.uint8)

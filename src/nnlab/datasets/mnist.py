@@ -13,6 +13,7 @@ from nnlab.datasets.base import (
     DataParams,
     Dataset,
     DatasetSpec,
+    ImageFormat,
     check_path,
     data_places,
     keras_download,
@@ -137,7 +138,8 @@ def load_mnist(n_train=None, n_val=None, val_split=None, seed=0, path=None, norm
     if flatten and augment_spec(augment):
         raise ConfigError("data.augment: needs images; drop data.flatten (the mlp model flattens images itself)")
     spec = DatasetSpec("multiclass", x_train.shape[1:], 10, class_names=tuple(str(d) for d in range(10)),
-                       augment=augment_spec(augment))
+                       augment=augment_spec(augment),
+                       image_format=ImageFormat("L", (28, 28), _divide(normalize), flatten))
     return Dataset(x_train, y_train, x_val, y_val, spec, x_test, y_test, meta={"source": "real", "path": source})
 
 
@@ -161,7 +163,8 @@ def load_mnist56(n_train=2000, n_val=None, val_split=None, seed=0, path=None, no
         x_train, x_val, y_train, y_val = split_off(x_train, y_train, val_split, seed, stratify=True)
     x_train, y_train = take_first(n_train, x_train, y_train)
     x_val, y_val = take_first(n_val, x_val, y_val)
-    spec = DatasetSpec("binary", x_train.shape[1:], 1, class_names=("5", "6"), augment=augment_spec(augment))
+    spec = DatasetSpec("binary", x_train.shape[1:], 1, class_names=("5", "6"), augment=augment_spec(augment),
+                       image_format=ImageFormat("L", (28, 28), _divide(normalize)))
     return Dataset(x_train, y_train, x_val, y_val, spec, meta={"source": "real", "path": source})
 
 
@@ -182,6 +185,10 @@ def _read_mnist56_npy(path: Path, allow_pickle: bool) -> tuple[np.ndarray, ...]:
     if not set(np.unique(np.concatenate([y_train, y_val]))) <= {0.0, 1.0}:
         raise ConfigError(f"data.path: {path}: labels must be 0 (five) and 1 (six)")
     return x_train, y_train, x_val, y_val
+
+
+def _divide(normalize: bool) -> float:
+    return 255.0 if normalize else 1.0
 
 
 def _five_six(x: np.ndarray, y: np.ndarray, normalize: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from nnlab.datasets.base import (
     DataParams,
     Dataset,
     DatasetSpec,
+    ImageFormat,
     cached_arrays,
     check_path,
     data_places,
@@ -129,7 +130,8 @@ def _load(name: str, classes: tuple[str, ...], make_images, generator: dict[str,
     x_train, y_train = take_first(opts["n_train"], x_train, y_train)
     x_val, y_val = take_first(opts["n_val"], x_val, y_val)
     spec = DatasetSpec("multiclass", x_train.shape[1:], len(classes), class_names=classes,
-                       augment=augment_spec(opts["augment"]))
+                       augment=augment_spec(opts["augment"]),
+                       image_format=ImageFormat("channel 0", x_train.shape[1:3], 255.0 if opts["normalize"] else 1.0))
     return Dataset(x_train, y_train, x_val, y_val, spec, meta=meta)
 
 

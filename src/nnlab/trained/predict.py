@@ -3,7 +3,7 @@
 Inputs are read in two steps. `read_inputs` parses every file before Keras is imported (a pickled .npy, an
 unreadable image or a character the vocabulary lacks stops here, having run nothing); `fit_inputs` then
 checks each example against the model's input shape. Images are prepared the way the run's loader
-prepares its training images (`image_format`).
+prepares its training images: its ImageFormat, which the run's meta.json records.
 """
 
 from __future__ import annotations
@@ -19,47 +19,13 @@ import numpy as np
 
 from nnlab import runs
 from nnlab.config import ComponentConfig
+from nnlab.datasets.base import ImageFormat
+from nnlab.datasets.images import to_uint8
 from nnlab.errors import ConfigError, first_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 OUT_SUFFIXES = (".csv", ".npy")
 MAX_CSV_BYTES = 64 * 2**20  # a feature-row file larger than this is refused rather than read into memory
-
-
-@dataclass(frozen=True)
-class ImageFormat:
-    """How a loader turns a picture file into a model input."""
-
-    mode: str  # "L" (grayscale, as the MNIST and digits files hold), "RGB", or "channel 0" (the course PNG folders)
-    size: tuple[int, int]  # height, width
-    divide: float  # the 0..255 pixel values are divided by this (255 when the loader normalizes, else 1)
-    flatten: bool
-
-    @property
-    def light_ink(self) -> bool:
-        """The training images are light ink on a dark background (every grayscale set nnlab loads)."""
-        return self.mode != "RGB"
-
-
-def image_format(data: ComponentConfig) -> ImageFormat | None:
-    """The preparation of `data`'s loader for its images (None: this dataset has no image inputs).
-
-    Mirrors the loaders: mnist/mnist56 (`_images`: uint8 -> float32, /255 when normalize), digits
-    (0..16 values /16, i.e. a 0..255 picture /255), crt/r3 (`read_png_channel` channel 0, /255 when
-    normalize) and cifar10 (RGB, /255 when normalize).
-    """
-    params = data.params
-    scale = 255.0 if params.get("normalize", True) else 1.0
-    flatten = bool(params.get("flatten", False))
-    formats = {
-        "mnist": ImageFormat("L", (28, 28), scale, flatten),
-        "mnist56": ImageFormat("L", (28, 28), scale, False),
-        "digits": ImageFormat("L", (8, 8), 255.0, flatten),
-        "crt": ImageFormat("channel 0", (64, 64), scale, False),
-        "r3": ImageFormat("channel 0", (64, 64), scale, False),
-        "cifar10": ImageFormat("RGB", (32, 32), scale, False),
-    }
-    return formats.get(data.name)
 
 
 @dataclass
@@ -74,19 +40,20 @@ class Example:
 
 # ---------------------------------------------------------------------------------------------
 # Reading (no Keras).
-def read_inputs(items: list[str], data: ComponentConfig, task: str | None, *, invert: bool = False,
-                problems: list[str] | None = None) -> list[Example]:
+def read_inputs(items: list[str], data: ComponentConfig, task: str | None, *, image_format: ImageFormat | None = None,
+                invert: bool = False, problems: list[str] | None = None) -> list[Example]:
     """Parse every input: image files, .npy files, CSV files, or (seq2seq runs) question strings.
 
     An input that cannot be read raises ConfigError, or, when a `problems` list is given, is left out and
-    its one-line reason appended there. `invert` turns images' pixel values round (255 - value).
+    its one-line reason appended there. Images are prepared by `image_format` (None: the run has no image
+inputs); `invert` turns their pixel values round (255 - value).
     """
     if not items:
         raise ConfigError("nnlab predict: give at least one input (an image, .npy or .csv file, or a string)")
     examples: list[Example] = []
     for item in items:
         try:
-            examples.extend(_read_one(item, data, task, invert))
+            examples.extend(_read_one(item, data, task, image_format, invert))
         except ConfigError as exc:
             if problems is None:
                 raise
@@ -94,7 +61,8 @@ def read_inputs(items: list[str], data: ComponentConfig, task: str | None, *, in
     return examples
 
 
-def _read_one(item: str, data: ComponentConfig, task: str | None, invert: bool) -> list[Example]:
+def _read_one(item: str, data: ComponentConfig, task: str | None, image_format: ImageFormat | None,
+              invert: bool) -> list[Example]:
     """One input: one example, or a CSV file's rows."""
     path = Path(item)
     suffix = path.suffix.lower()
@@ -109,7 +77,7 @@ def _read_one(item: str, data: ComponentConfig, task: str | None, invert: bool) 
         return [Example(item, read_npy(path))]
     if suffix == ".csv":
         return read_csv_rows(path)
-    return [read_image(path, data, invert=invert)]
+    return [read_image(path, image_format, data.name, invert=invert)]
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -155,13 +123,12 @@ def read_csv_rows(path: Path) -> list[Example]:
     return examples
 
 
-def read_image(path: Path, data: ComponentConfig, *, invert: bool = False) -> Example:
-    """A picture prepared as the run's loader prepares its training images (see `image_format`), its values
+def read_image(path: Path, fmt: ImageFormat | None, data_name: str, *, invert: bool = False) -> Example:
+    """A picture prepared as the run's loader (`data_name`) prepares its training images (`fmt`), its values
     turned round first with `invert`; a warning when it looks like dark ink on light paper and the training
     images are the other way round."""
-    fmt = image_format(data)
     if fmt is None:
-        raise ConfigError(f"{path}: the run's {data.name} data are not images (give .npy or .csv inputs)")
+        raise ConfigError(f"{path}: the run's {data_name} data are not images (give .npy or .csv inputs)")
     from PIL import Image
 
     try:
@@ -172,9 +139,7 @@ def read_image(path: Path, data: ComponentConfig, *, invert: bool = False) -> Ex
                 array = np.asarray(image)
                 if array.ndim == 3:
                     array = array[..., 0]
-                if array.dtype != np.uint8:  # as read_png_channel: 16-bit or boolean pictures to 0..255
-                    array = (array.astype("float64") / max(float(array.max()), 1.0) * 255).round().astype(np.uint8)
-                converted = Image.fromarray(array)
+                converted = Image.fromarray(to_uint8(array))  # as read_png_channel
             else:
                 converted = image.convert(fmt.mode)
     except (OSError, ValueError) as exc:
@@ -190,7 +155,7 @@ def read_image(path: Path, data: ComponentConfig, *, invert: bool = False) -> Ex
     if invert:
         pixels = 255.0 - pixels
     elif fmt.light_ink and _light_background(pixels):
-        warning = (f"{path}: dark ink on a light background, but the run's {data.name} images are light ink on a "
+        warning = (f"{path}: dark ink on a light background, but the run's {data_name} images are light ink on a "
                    "dark one; --invert turns it round")
     x = pixels / fmt.divide if fmt.divide != 1 else pixels
     if fmt.flatten:
@@ -315,7 +280,7 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
     Inputs that cannot be used are left out: the others are predicted, then each one left out is one line
     on `errors` (stderr), the last as the ConfigError raised (exit code 2).
     """
-    from nnlab.trained.run import open_run
+    from nnlab.trained.run import open_run, recorded_inputs
 
     stream = stream or sys.stdout
     if top < 1:
@@ -325,8 +290,9 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
     errors = errors or sys.stderr
     run = open_run(ref, runs_dir, allow_incomplete=allow_incomplete)
     task = run.task
+    image_format, class_names = recorded_inputs(run)
     problems: list[str] = []
-    examples = read_inputs(items, run.config.data, task, invert=invert, problems=problems)
+    examples = read_inputs(items, run.config.data, task, image_format=image_format, invert=invert, problems=problems)
     if not examples:
         _refuse(problems, errors)  # nothing to predict: before Keras is imported
     if run.note:
@@ -347,7 +313,6 @@ def predict_run(ref: str, items: list[str], *, out: str | None = None, top: int 
     y_pred = model.predict(batch, batch_size=256, verbose=0)
     if isinstance(y_pred, dict):  # an auxiliary per-frame head: the answer is the main output
         y_pred = y_pred["output"]
-    class_names = _class_names(run)
     header, rows = output_rows(task, np.asarray(y_pred), class_names, top)
     width = max(len(n) for n in names)
     for name, row in zip(names, rows):
@@ -369,16 +334,6 @@ def _refuse(problems: list[str], errors: TextIO) -> None:
     raise ConfigError(problems[-1])
 
 
-def _class_names(run) -> list[str] | None:
-    """Class names from the run's confusion matrix header (the loader's names), if it has one."""
-    path = run.run_dir / runs.CONFUSION
-    if not path.is_file():
-        return None
-    with path.open(newline="") as f:
-        header = next(csv.reader(f), [])
-    return header[1:] or None
-
-
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -387,4 +342,4 @@ def _is_number(text: str) -> bool:
     return True
 
 
-__all__ = ["ImageFormat", "fit_inputs", "image_format", "output_rows", "predict_run", "read_inputs"]
+__all__ = ["fit_inputs", "output_rows", "predict_run", "read_image", "read_inputs"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnlab import runs
 from nnlab.config import ComponentConfig, ExperimentConfig, load_config
 from nnlab.errors import ConfigError, DataNotFoundError, RunDamagedError, first_line
+
+if TYPE_CHECKING:
+    from nnlab.datasets.base import ImageFormat
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,22 @@ def _checkpoint_model(run_dir: Path, status: str, meta: dict[str, Any]) -> tuple
     return model_path, f"run {run_dir.name} is {status}: using its last checkpoint (epoch {state['epoch']} of {planned})"
 
 
+def recorded_inputs(run: TrainedRun) -> tuple[ImageFormat | None, list[str] | None]:
+    """How the run's loader prepares a picture file (None: no image inputs) and its class names, as meta.json
+    recorded them; a run trained before they were recorded asks its loader (loading its data once)."""
+    from nnlab.datasets.base import ImageFormat
+
+    if "image_format" in run.meta:
+        recorded, names = run.meta["image_format"], run.meta.get("class_names")
+        try:
+            image_format = ImageFormat.from_dict(recorded) if recorded is not None else None
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise RunDamagedError(f"{run.run_dir / runs.META}: image_format is not a recorded image format") from None
+        return image_format, [str(n) for n in names] if isinstance(names, list) else None
+    spec = load_data(run.run_dir, run.config, run.meta).spec
+    return spec.image_format, list(spec.class_names) if spec.class_names else None
+
+
 def load_model(run: TrainedRun, device: str = "auto", backend_name: str | None = None):
     """The run's Keras model, uncompiled, on the backend it was trained on unless `backend_name` says
     otherwise (a .keras file loads on either); imports Keras."""
@@ -97,4 +116,4 @@ def load_data(run_dir: Path, config: ExperimentConfig, meta: dict[str, Any] | No
         return datasets.load(ComponentConfig(name=config.data.name, **{**config.data.params, "path": recorded}))
 
 
-__all__ = ["TrainedRun", "load_data", "load_model", "open_run"]
+__all__ = ["TrainedRun", "load_data", "load_model", "open_run", "recorded_inputs"]
