@@ -109,8 +109,8 @@ def make_run(runs_dir: Path, run_id: str, task: str, *, config: dict | None = No
                   for i, name in enumerate(names)}
         runs.write_json(run_dir / runs.CLASS_REPORT, report)
     if task == "seq2seq":
-        lines = ["ok  ' 12+345' -> '357 '  (true '357 ')", "XX  '  9+99 ' -> '107 '  (true '108 ')"]
-        runs.write_text(run_dir / runs.EXAMPLES, "\n".join(lines) + "\n")
+        runs.write_examples(run_dir, [{"input": " 12+345", "predicted": "357 ", "true": "357 ", "right": True},
+                                      {"input": "  9+99 ", "predicted": "107 ", "true": "108 ", "right": False}])
     return run_dir
 
 

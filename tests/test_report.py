@@ -103,6 +103,9 @@ def test_report_every_task_kind(task, runs_dir):
     assert "<th>Param #</th>" in page and "<td>dense (Dense)</td>" in page  # the model summary as a table
     assert ("<h2>Per-class scores (validation)</h2>" in page) == (task in CLASS_NAMES)
     assert ("<h2>Decoded examples (validation)</h2>" in page) == (task == "seq2seq")
+    if task == "seq2seq":  # from examples.json's records: one right, one wrong (fake_runs.py)
+        assert "<p>1 of 2 shown examples are entirely right.</p>" in page
+        assert '<tr class="wrong"><td>wrong</td><td>&#x27;  9+99 &#x27;</td>' in page
     assert "hidden: [16]" in page or "- 16" in page  # the full resolved config
 
 

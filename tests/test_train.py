@@ -92,6 +92,9 @@ def test_seq2seq_run_writes_decoded_examples(tmp_path, runs_dir):
     examples = (run_dir / "examples.txt").read_text().splitlines()
     assert len(examples) == 20
     assert all(line[:2] in ("ok", "XX") and "->" in line and "(true '" in line for line in examples)
+    decoded = json.loads((run_dir / "examples.json").read_text())  # the records the reports read, one per line
+    assert [f"{'ok' if e['right'] else 'XX'}  {e['input']!r} -> {e['predicted']!r}  (true {e['true']!r})"
+            for e in decoded] == examples
     val = json.loads((run_dir / "metrics.json").read_text())["val"]
     assert {"char_accuracy", "sequence_accuracy", "accuracy", "loss"} <= set(val)
     assert val["sequence_accuracy"] <= val["char_accuracy"]

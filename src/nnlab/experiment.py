@@ -225,16 +225,14 @@ def _run(model, config: ExperimentConfig, dataset, run_dir: Path, state: dict[st
 
 def _refresh_report(run_dir: Path, stream: TextIO) -> None:
     """A report.html taken while the run trained is rewritten now that it is complete."""
-    from nnlab.reports.html import REPORT
-
-    if not (run_dir / REPORT).is_file():
+    if not (run_dir / runs.REPORT).is_file():
         return
-    from nnlab.reports.html import write_run_report
+    from nnlab.reports.run_page import write_run_report
 
     try:
         write_run_report(run_dir)
     except Exception as exc:  # noqa: BLE001  (the run is complete; a stale report is only a note)
-        print(f"note: could not refresh {run_dir / REPORT} ({type(exc).__name__}); run nnlab report", file=stream)
+        print(f"note: could not refresh {run_dir / runs.REPORT} ({type(exc).__name__}); run nnlab report", file=stream)
 
 
 def _data_path_resolved(config: ExperimentConfig) -> ExperimentConfig:

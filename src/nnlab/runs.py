@@ -32,7 +32,9 @@ CHECKPOINT = "checkpoint"
 PREDICTIONS = "predictions.npz"
 CONFUSION = "confusion_matrix.csv"
 CLASS_REPORT = "classification_report.json"
-EXAMPLES = "examples.txt"
+EXAMPLES = "examples.txt"  # seq2seq: decoded examples, one readable line each
+DECODED = "examples.json"  # the same examples as records (input, predicted, true, right): what reports read
+REPORT = "report.html"
 PLOTS = "plots"
 TENSORBOARD = "tensorboard"
 LOCK = ".lock"  # held (flock) by the one process that trains the run, for as long as it lives
@@ -166,6 +168,31 @@ def read_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
     if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or not isinstance(state.get("model"), str):
         raise RunDamagedError(f"{path}: not a checkpoint state (needs epoch and model)")
     return state
+
+
+def write_examples(folder: str | Path, examples: list[dict[str, Any]]) -> None:
+    """Decoded examples, each {input, predicted, true, right}: as records (examples.json) and as lines
+    (examples.txt, `example_line`)."""
+    write_json(Path(folder) / DECODED, examples)
+    write_text(Path(folder) / EXAMPLES, "".join(example_line(e) + "\n" for e in examples))
+
+
+def example_line(example: dict[str, Any]) -> str:
+    """`ok  '12+345' -> '357 '  (true '357 ')`: XX instead of ok when the prediction is wrong."""
+    return (f"{'ok' if example['right'] else 'XX'}  {example['input']!r} -> {example['predicted']!r}  "
+            f"(true {example['true']!r})")
+
+
+def read_examples(folder: str | Path) -> list[dict[str, Any]] | None:
+    """examples.json's records, if the folder has them (runs from before it was written have only examples.txt)."""
+    path = Path(folder) / DECODED
+    if not path.is_file():
+        return None
+    records = read_json(path)
+    keys = {"input", "predicted", "true", "right"}
+    if not isinstance(records, list) or not all(isinstance(r, dict) and keys <= set(r) for r in records):
+        raise RunDamagedError(f"{path}: not a list of decoded examples (input, predicted, true, right)")
+    return records
 
 
 def stopped_early(state: dict[str, Any] | None) -> bool:

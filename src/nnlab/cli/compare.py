@@ -43,7 +43,7 @@ def compare(
             raise ConfigError(f"nnlab compare: {seen[key]!r} and {ref!r} are the same run ({run_dir.name})")
         seen[key] = ref
     comparison = compare_runs([read_run(d) for d in run_dirs])
-    from nnlab.reports.html import write_comparison_report
+    from nnlab.reports.compare_page import write_comparison_report
 
     page = Path(out) if out else run_dirs[0].parent / comparison_file_name([d.name for d in run_dirs])
     if page.exists() and (page.parent / runs.META).is_file() and not page.name.startswith("compare-"):

@@ -46,7 +46,7 @@ def report(
     run_dir = runs.find_run(run, runs_dir or runs.default_runs_dir())
     report_path = None
     if html:
-        from nnlab.reports.html import write_run_report
+        from nnlab.reports.run_page import write_run_report
 
         try:
             report_path = write_run_report(run_dir)

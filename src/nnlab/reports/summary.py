@@ -135,7 +135,8 @@ class RunSummary:
     curves: Curves
     confusion: Confusion | None
     class_report: dict[str, dict[str, float]] | None
-    examples: list[str]
+    examples: list[str]  # examples.txt's lines
+    decoded: list[dict[str, Any]] | None  # the same examples as records (examples.json), when the run has them
     model_summary: str
     layers: LayerTable | None
     versions: dict[str, str]
@@ -204,6 +205,7 @@ def read_run(run_dir: str | Path) -> RunSummary:
         confusion=read_confusion(run_dir),
         class_report=runs.read_json(class_report_path) if class_report_path.is_file() else None,
         examples=examples_path.read_text().splitlines() if examples_path.is_file() else [],
+        decoded=runs.read_examples(run_dir),
         model_summary=model_summary,
         layers=parse_layer_table(model_summary),
         versions=dict(meta.get("versions") or {}),
@@ -228,6 +230,7 @@ class EvaluationSummary:
     confusion: Confusion | None
     class_report: dict[str, dict[str, float]] | None
     examples: list[str]
+    decoded: list[dict[str, Any]] | None
 
 
 def read_evaluations(run_dir: str | Path) -> list[EvaluationSummary]:
@@ -255,6 +258,7 @@ def read_evaluations(run_dir: str | Path) -> list[EvaluationSummary]:
             confusion=read_confusion(folder),
             class_report=runs.read_json(report_path) if report_path.is_file() else None,
             examples=examples_path.read_text().splitlines() if examples_path.is_file() else [],
+            decoded=runs.read_examples(folder),
         ))
     return found
 

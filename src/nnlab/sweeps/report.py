@@ -484,8 +484,8 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
 def write_sweep_report(sweep_dir: str | Path) -> Path:
     """report.html: overview, the best point and how to train it, the per-point table, every plot, and each
     trial linked to its own report."""
-    from nnlab.reports.html import (Section, definition_table, esc, image, render_page, scrolling, table,
-                                    write_run_report)
+    from nnlab.reports.html import Section, definition_table, esc, image, render_page, scrolling, table
+    from nnlab.reports.run_page import write_run_report
 
     sweep_dir = Path(sweep_dir)
     write_sweep_plots(sweep_dir)

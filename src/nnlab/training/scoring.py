@@ -95,5 +95,5 @@ def write_extras(config: ExperimentConfig, dataset: Dataset, folder: Path, split
         n = min(config.output.examples, len(y_true))
         questions = dataset.decode(dataset.splits()[split][0][:n])
         answers, guesses = dataset.decode(y_true[:n]), dataset.decode(y_pred[:n])
-        lines = [f"{'ok' if g == a else 'XX'}  {q!r} -> {g!r}  (true {a!r})" for q, a, g in zip(questions, answers, guesses)]
-        runs.write_text(folder / runs.EXAMPLES, "\n".join(lines) + "\n")
+        runs.write_examples(folder, [{"input": q, "predicted": g, "true": a, "right": g == a}
+                                     for q, a, g in zip(questions, answers, guesses)])
