@@ -113,13 +113,15 @@ def sweep(
         _dry_run(console, plan, device, backend)
         return
     if params_only:
-        _params_only(console, plan, runs_dir_path, device, backend, command)
+        from nnlab.sweeps.counts import write_params_only
+
+        sweep_dir = write_params_only(plan, runs_dir_path, command, "cpu" if device == "auto" else device, backend)
+        _finish(console, sweep_dir, 0)
         return
     from nnlab.sweeps import driver, study
 
     sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command)
-    count = len(plan.trials()) if plan.spec.method != "bayes" else plan.spec.run_cap * plan.spec.repeats
-    _announce(console, sweep_dir, f"{plan.spec.method}, {count} trials, {workers} worker(s) x {threads} thread(s)")
+    _announce(console, sweep_dir, f"{plan.spec.method}, {plan.trial_count} trials, {workers} worker(s) x {threads} thread(s)")
     if workers == 0:
         console.print(f"sweep id: {sweep_dir.name}")
         console.print(f"sweep folder: {sweep_dir}")
@@ -163,26 +165,3 @@ def _dry_run(console, plan, device: str, backend: str | None) -> None:
                       f"parameters {counts[trial.point]:>12,}  {shown}")
     console.print(f"{len(plan.trials())} trials ({len(plan.points)} points x {plan.spec.repeats} seeds); "
                   "nothing trained (--dry-run)")
-
-
-def _params_only(console, plan, runs_dir: Path, device: str, backend: str | None, command: list[str]) -> None:
-    from nnlab import runs
-    from nnlab.config import dump_yaml
-    from nnlab.sweeps import aggregate
-    from nnlab.sweeps.counts import parameter_counts
-
-    if plan.spec.method == "bayes":
-        raise ConfigError(f"{plan.source}: --params-only needs a grid or random sweep (bayes picks points as it trains)")
-    counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device, backend_name=backend)
-    sweep_dir = runs.create_run_dir(aggregate.sweeps_dir(runs_dir), plan.name)
-    runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**plan.to_dict(), "source": plan.source,
-                                                            "params_only": True, "command": command}))
-    runs.write_text(sweep_dir / aggregate.BASE, dump_yaml(plan.base))
-    seed = plan.base.get("seed", 0)
-    rows = [{"trial": i, "status": "completed", "seed": seed, **params, "parameters": n, "point": i, "attempt": 1}
-            for i, (params, n) in enumerate(zip(plan.points, counts))]
-    aggregate.write_trials(sweep_dir, rows, plan.swept, plan.spec.metric.name)
-    aggregate.write_summary(sweep_dir, aggregate.summarize(rows, plan.swept, plan.spec.metric.name), plan.swept,
-                            plan.spec.metric.name)
-    aggregate.write_state(sweep_dir, "completed", params_only=True)
-    _finish(console, sweep_dir, 0)

@@ -167,6 +167,12 @@ def write_best(sweep_dir: str | Path, config: dict[str, Any], note: str) -> Path
 
 # ---------------------------------------------------------------------------------------------
 # state.json: the sweep's own status (running while a `nnlab sweep` process drives it).
+def write_sweep_files(sweep_dir: str | Path, sweep_file: dict[str, Any], base: dict[str, Any]) -> None:
+    """sweep.yaml (the sweep as it runs: spec, name, source, command...) and base.yaml (its base experiment)."""
+    runs.write_text(Path(sweep_dir) / SWEEP, dump_yaml(sweep_file))
+    runs.write_text(Path(sweep_dir) / BASE, dump_yaml(base))
+
+
 def write_state(sweep_dir: str | Path, status: str, **extra: Any) -> None:
     path = Path(sweep_dir) / STATE
     old = runs.read_json(path) if path.is_file() else {}

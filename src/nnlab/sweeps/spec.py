@@ -241,6 +241,12 @@ class Sweep:
         """Parameters that vary (constants are folded into the base)."""
         return [p for p, s in self.spec.parameters.items() if s.kind != "constant"]
 
+    @property
+    def trial_count(self) -> int:
+        """How many trials the sweep trains: every point's seeds (grid, random), or run_cap points' (bayes)."""
+        points = self.spec.run_cap if self.spec.method == "bayes" else len(self.points)
+        return points * self.spec.repeats
+
     def trials(self) -> list[Trial]:
         out = []
         for point, params in enumerate(self.points):
