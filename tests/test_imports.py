@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -127,3 +128,15 @@ def test_the_walk_finds_a_function_level_cycle_and_private_names(tmp_path):
     assert sorted(private) == [("nnlab.b", "nnlab.pkg.c", "_f"), ("nnlab.pkg.c", "nnlab.pkg.d", "_hidden")]
     (src / "nnlab" / "pkg" / "d.py").write_text("_hidden = 1\n")
     assert find_cycle(import_graph(src)[0]) is None
+
+
+def test_the_package_overview_names_every_part_once():
+    """nnlab/__init__.py's docstring has one line per package and module of src/nnlab: what it owns."""
+    import nnlab
+
+    named = re.findall(r"^  (\S+) {2,}\S", nnlab.__doc__, flags=re.M)
+    root = SRC / "nnlab"
+    parts = sorted([f"{p.name}/" for p in root.iterdir() if p.is_dir() and any(p.glob("*.py"))]
+                   + [p.name for p in root.glob("*.py") if p.name != "__init__.py"])
+    assert sorted(named) == parts
+    assert len(named) == len(set(named))
