@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from conftest import copy_run, nnlab
+from conftest import copy_run, nnlab, pretend_interrupted
 from nnlab import runs
 from nnlab.cli.main import app
 from nnlab.reports.summary import read_evaluations
@@ -108,8 +107,7 @@ def test_bad_evaluate_input_is_one_line_and_exit_2(trained_run, tmp_path, args, 
 
 def test_an_incomplete_run_is_refused_unless_allowed_then_its_checkpoint_is_used(trained_run, tmp_path):
     run_dir = copy_run(trained_run("mlp"), tmp_path)
-    meta = json.loads((run_dir / "meta.json").read_text())
-    runs.write_json(run_dir / "meta.json", {**meta, "status": "interrupted", "epochs_done": 1})
+    pretend_interrupted(run_dir)
 
     refused = invoke("evaluate", str(run_dir))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from conftest import nnlab
 from fake_runs import make_run, make_sweep
 from nnlab import runs
 from nnlab.cli.main import app
@@ -58,3 +59,16 @@ def test_trials_fold_under_their_sweep_and_filters_and_limit_apply_to_both_table
 
     missing = invoke("runs", "--sweep", "nope")
     assert missing.exit_code == 2 and missing.stderr.startswith("error: --sweep: ")
+
+
+def test_runs_lists_runs_newest_first(runs_dir):
+    """Two finished runs (written as files, not trained): the table's header, then the newest run first."""
+    oldest, newest = "20260102-030405-tiny-aaaa", "20260102-030406-tiny-bbbb"
+    for run_id in (oldest, newest):
+        make_run(runs_dir, run_id, "multiclass")
+    result = nnlab("runs")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["id", "name", "status", "epochs", "main", "metric", "duration"]
+    assert [line.split()[0] for line in lines[1:]] == [newest, oldest]
+    assert all(line.split()[1:5] == ["tiny", "completed", "4", "val_accuracy"] for line in lines[1:])

@@ -151,19 +151,6 @@ def test_nan_loss_fails_the_run_with_exit_1(tmp_path, runs_dir):
     assert meta["status"] == "failed" and "NaN" in meta["reason"]
 
 
-def test_runs_lists_runs_newest_first(tmp_path, runs_dir):
-    config = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=1))
-    for _ in range(2):
-        assert nnlab("train", str(config)).returncode == 0
-    newest, oldest = sorted((p.name for p in runs_dir.iterdir()), reverse=True)
-    result = nnlab("runs")
-    assert result.returncode == 0
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == ["id", "name", "status", "epochs", "main", "metric", "duration"]
-    assert [line.split()[0] for line in lines[1:]] == [newest, oldest]
-    assert all(line.split()[1:5] == ["tiny", "completed", "1", "val_accuracy"] for line in lines[1:])
-
-
 def test_runs_on_an_empty_folder(runs_dir):
     result = nnlab("runs")
     assert (result.returncode, result.stdout) == (0, f"no runs in {runs_dir}\n")
