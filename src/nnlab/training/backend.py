@@ -70,7 +70,7 @@ def run_backend(run_dir: str | Path) -> str | None:
         if name in BACKENDS:
             return name
     with contextlib.suppress(OSError, ValueError):
-        from nnlab.config import parse_yaml
+        from nnlab.config.yaml_io import parse_yaml  # the leaf module: nnlab.config loads the registries
 
         name = (parse_yaml((run_dir / runs.CONFIG).read_text()) or {}).get("backend")
         if name in BACKENDS:
