@@ -105,7 +105,7 @@ def compile_model(model: keras.Model, config: ExperimentConfig, dataset: Dataset
         raise ConfigError(f"train.optimizer: {first_line(exc)}") from None
     if train.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError("train.tensorboard: true needs the tensorboard package (pip install tensorboard)")
-    loss = loss_name(train, dataset.task)  # loss and metric names were checked by config.check_keras_names
+    loss = loss_name(train, dataset.task)  # loss and metric names were checked by keras_names.check_keras_names
     if train.tbptt is not None:
         check_tbptt(config, dataset)
     class_weights(train, dataset)  # a bad class_weight stops here, before a run folder exists
