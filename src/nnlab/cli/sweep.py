@@ -38,6 +38,14 @@ def sweep(
     method: Optional[str] = typer.Option(None, "--method", help="grid, random or bayes (overrides the file)."),
     run_cap: Optional[int] = typer.Option(None, "--run-cap", min=1, help="random/bayes: how many points."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto, for every trial."),
+    isolate: Optional[bool] = typer.Option(None, "--isolate/--no-isolate", help="Train every trial in a fresh "
+                                           "process (default: each worker's warm trial host trains trial after "
+                                           "trial; recorded in sweep.yaml)."),
+    host_trials: Optional[int] = typer.Option(None, "--host-trials", min=1, help="Trials per warm host before it "
+                                              "is replaced (default 50)."),
+    host_memory: Optional[int] = typer.Option(None, "--host-memory", min=64, help="A warm host whose resident "
+                                              "memory passed this many MiB after a trial is replaced (default "
+                                              "4096)."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Keras backend for every trial: tensorflow or "
                                           "jax (default: the base config's backend:, else $KERAS_BACKEND, else "
                                           "tensorflow)."),
@@ -52,6 +60,7 @@ def sweep(
       nnlab sweep configs/digits_mlp.yaml model.hidden=[8],[32] train.optimizer.learning_rate=0.1,0.01 --repeats 3
       nnlab sweep configs/sweeps/cifar10_filters.yaml --params-only
       nnlab sweep --resume latest
+      nnlab sweep configs/sweeps/mnist_hidden.yaml --isolate   # a fresh process per trial
     """
     from rich.console import Console
 
@@ -78,22 +87,25 @@ def sweep(
         from nnlab.training.backend import choose
 
         backend = choose(backend, key="--backend")  # an unknown or missing backend: one line before any trial
+    given_hosts = {"isolate": isolate, "max_trials": host_trials, "max_rss_mb": host_memory}
     if join:
         if not storage or storage == "journal":
             raise ConfigError("--join needs --storage postgresql://... (the shared study)")
         from nnlab.sweeps import driver, study
 
         sweep_dir = study.attach(join, runs_dir_path, storage)
+        hosts = _host_settings(given_hosts, study.read_sweep_file(sweep_dir))
         _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)")
         code = driver.drive(sweep_dir, storage, workers=workers, threads=threads, device=device,
-                            backend=backend, console=console, command=command)
+                            backend=backend, hosts=hosts, console=console, command=command)
         _finish(console, sweep_dir, code)
         return
     if resume:
         from nnlab.sweeps import driver, study
 
         sweep_dir = aggregate.find_sweep(resume, runs_dir_path)
-        url = storage or str(study.read_sweep_file(sweep_dir).get("storage", "journal"))
+        recorded = study.read_sweep_file(sweep_dir)
+        url = storage or str(recorded.get("storage", "journal"))
         if aggregate.MASK in url:
             raise ConfigError(f"--resume {resume}: the study's password is not stored; give --storage URL again "
                               "(or keep it in PGPASSWORD or ~/.pgpass)")
@@ -101,7 +113,8 @@ def sweep(
             study.load(url, sweep_dir).requeue_failed()
         _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)")
         code = driver.drive(sweep_dir, url, workers=workers, threads=threads, device=device,
-                            backend=backend, console=console, command=command)
+                            backend=backend, hosts=_host_settings(given_hosts, recorded), console=console,
+                            command=command)
         _finish(console, sweep_dir, code)
         return
     if not source:
@@ -117,7 +130,8 @@ def sweep(
         return
     from nnlab.sweeps import driver, study
 
-    sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command)
+    hosts = _host_settings(given_hosts, {})
+    sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command, trial_hosts=hosts.to_dict())
     count = len(plan.trials()) if plan.spec.method != "bayes" else plan.spec.run_cap * plan.spec.repeats
     _announce(console, sweep_dir, f"{plan.spec.method}, {count} trials, {workers} worker(s) x {threads} thread(s)")
     if workers == 0:
@@ -126,8 +140,16 @@ def sweep(
         console.print(f"no workers started: add them with nnlab sweep --join {sweep_dir.name} --storage ...")
         return
     code = driver.drive(sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
-                        backend=backend, console=console, command=command)
+                        backend=backend, hosts=hosts, console=console, command=command)
     _finish(console, sweep_dir, code)
+
+
+def _host_settings(given: dict, recorded: dict):
+    """The trial-host settings: the options given, else what sweep.yaml recorded when the sweep was made."""
+    from nnlab.sweeps.worker import HostSettings
+
+    settings = {**(recorded.get("trial_hosts") or {}), **{k: v for k, v in given.items() if v is not None}}
+    return HostSettings(**{k: v for k, v in settings.items() if k in HostSettings.__dataclass_fields__})
 
 
 def _announce(console, sweep_dir: Path, what: str) -> None:

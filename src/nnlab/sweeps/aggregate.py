@@ -197,21 +197,6 @@ def read_metric(run_dir: Path | None, metric: str) -> tuple[float | None, str | 
     return float(value), None
 
 
-_RUN_LINE = re.compile(r"^run (\S+): (training|resuming)")
-
-
-def run_dir_from_log(log_path: Path, runs_dir: Path) -> Path | None:
-    """The run folder a trial's `nnlab train` log names ("run <id>: training ..."), once it says so."""
-    try:
-        with Path(log_path).open(errors="replace") as f:
-            for line in f:
-                match = _RUN_LINE.match(line)
-                if match:
-                    return Path(runs_dir) / match.group(1)
-    except OSError:
-        pass
-    return None
-
 
 MASK = "***"
 

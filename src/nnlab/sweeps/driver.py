@@ -14,23 +14,26 @@ from pathlib import Path
 from nnlab.errors import NnlabError
 from nnlab.sweeps import aggregate
 from nnlab.sweeps import study as studies
-from nnlab.sweeps.worker import STORAGE_ENV, ignore_signals, die_with_parent
+from nnlab.sweeps.worker import STORAGE_ENV, HostSettings, ignore_signals, die_with_parent
 
 
 def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, device: str = "auto",
-          backend: str | None = None, console=None, command: list[str] | None = None) -> int:
+          backend: str | None = None, hosts: HostSettings = HostSettings(), console=None,
+          command: list[str] | None = None) -> int:
     """Run `workers` worker processes until the study is done; return the sweep's exit code (0, 1 or 130)."""
     study = studies.load(storage_url, sweep_dir)
     study.check_folder(sweep_dir)  # before anything runs: edited files are refused, never mixed in
     aggregate.write_state(sweep_dir, "running", pid=os.getpid(), host=aggregate.host(), workers=workers,
-                          threads=threads, started_at=time.time(), finished_at=None, command=command)
+                          threads=threads, trial_hosts=hosts.to_dict(), started_at=time.time(), finished_at=None,
+                          command=command)
     logs = sweep_dir / aggregate.LOGS
     logs.mkdir(exist_ok=True)
     procs = []
     for i in range(workers):
         worker = f"w{i}-{secrets.token_hex(6)}"  # unique in any machine or PID namespace; recorded on its trials
         cmd = [sys.executable, "-m", "nnlab.sweeps.worker", str(sweep_dir), "--threads", str(threads),
-               "--worker", worker, "--device", device]
+               "--worker", worker, "--device", device, "--host-trials", str(hosts.max_trials),
+               "--host-memory", f"{hosts.max_rss_mb:g}", *(["--isolate"] if hosts.isolate else [])]
         if backend:
             cmd += ["--backend", backend]
         with (logs / f"{worker}.log").open("ab") as log:

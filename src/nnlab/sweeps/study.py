@@ -401,15 +401,19 @@ class SweepStudy:
             return None
         runs_dir = self.sweep_dir.parent.parent
         run_id, log = attrs.get("current_run"), attrs.get("current_log")
-        run_dir = runs_dir / run_id if run_id else (
-            aggregate.run_dir_from_log(self.sweep_dir / aggregate.LOGS / log, runs_dir) if log else None)
+        if not run_id and log:  # the worker stopped before it recorded the run: its host wrote it in the lock file
+            from nnlab.sweeps.host import trial_run_id
+
+            run_id = trial_run_id((self.sweep_dir / aggregate.LOGS / log).with_suffix(".lock"))
+        run_dir = runs_dir / run_id if run_id else None
         return run_dir if run_dir is not None and run_dir.is_dir() else None
 
     def gone(self, trial, *, grace_s: float = GRACE_S, now: float | None = None) -> str | None:
         """Why the attempt `trial` has nobody working on it, or None while there is a sign of life.
 
-        Signs of life: its training process (it holds the attempt's lock file beside its log from its start,
-        then its run's lock; or wrote history.csv within the grace period) and its worker's lease (a heartbeat within the grace period). A worker's lease file in this
+        Signs of life: its training process (its trial host holds the attempt's lock file beside its log while it
+        trains it, and the run's lock; or wrote history.csv within the grace period) and its worker's lease (a
+        heartbeat within the grace period). A worker's lease file in this
         sweep folder that nobody holds means the worker is gone (the kernel drops the lock when a process dies,
         in any PID namespace); pids and host names are never compared.
         """
@@ -495,7 +499,8 @@ def load(storage_url: str, sweep_dir: Path, sweep_id: str | None = None) -> Swee
     return SweepStudy(storage, sweep_id, sweep_dir=sweep_dir)
 
 
-def create(sweep: Sweep, runs_dir: Path, storage_url: str, command: list[str]) -> Path:
+def create(sweep: Sweep, runs_dir: Path, storage_url: str, command: list[str],
+           trial_hosts: dict[str, Any] | None = None) -> Path:
     """Make the sweep folder and the study, enqueue every trial, mark the study ready; return the folder."""
     sweep_dir = runs.create_run_dir(aggregate.sweeps_dir(runs_dir), sweep.name)
     try:
@@ -508,7 +513,8 @@ def create(sweep: Sweep, runs_dir: Path, storage_url: str, command: list[str]) -
         raise
     runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**sweep.to_dict(), "source": sweep.source,
                                                              "storage": aggregate.masked_url(storage_url),
-                                                             "created": runs._iso(time.time()), "command": command}))
+                                                             "created": runs._iso(time.time()), "command": command,
+                                                             **({"trial_hosts": trial_hosts} if trial_hosts else {})}))
     runs.write_text(sweep_dir / aggregate.BASE, dump_yaml(sweep.base))
     study.set_user_attr("nnlab_spec", sweep.spec.model_dump(mode="json", exclude_unset=True))
     study.set_user_attr("nnlab_name", sweep.name)
