@@ -137,14 +137,16 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
 
 def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path | None = None,
            device: str = "auto", backend: str | None = None, threads: int | None = None, force: bool = False,
-           command: list[str] | None = None, stream: TextIO | None = None) -> Path:
+           command: list[str] | None = None, stream: TextIO | None = None, timer: Timer | None = None,
+           on_start: Callable[[Path], None] | None = None, callbacks: list | tuple = ()) -> Path:
     """Continue a stopped run from its last finished epoch; the run is claimed before anything slow.
 
     `train.epochs=N` (the only override allowed) trains a run further, a completed one included. It
-    runs on the backend its config.yaml records unless `backend` (--backend) says otherwise.
+    runs on the backend its config.yaml records unless `backend` (--backend) says otherwise. `on_start` and
+    `callbacks` as for `train_config` (a sweep's trial host resumes the trial a Ctrl-C cut off).
     """
     stream = stream or sys.stdout
-    timer = Timer()
+    timer = timer or Timer()
     wrong = [item for item in overrides if item.partition("=")[0] != "train.epochs"]
     if wrong:
         raise ConfigError(f"--resume {run_ref}: only train.epochs=N may change (to train further); "
@@ -185,7 +187,9 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
         done = state["epoch"] if state else 0
         print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream,
               flush=True)
-        _run(model, config, dataset, run_dir, state, stream, timer)
+        if on_start is not None:
+            on_start(run_dir)
+        _run(model, config, dataset, run_dir, state, stream, timer, callbacks)
     return run_dir
 
 

@@ -91,17 +91,16 @@ def sweep(
     if join:
         if not storage or storage == "journal":
             raise ConfigError("--join needs --storage postgresql://... (the shared study)")
-        from nnlab.sweeps import driver, study
+        from nnlab.sweeps import study
 
         sweep_dir = study.attach(join, runs_dir_path, storage)
         hosts = _host_settings(given_hosts, study.read_sweep_file(sweep_dir))
         _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)")
-        code = driver.drive(sweep_dir, storage, workers=workers, threads=threads, device=device,
-                            backend=backend, hosts=hosts, console=console, command=command)
-        _finish(console, sweep_dir, code)
+        _drive(console, sweep_dir, storage, workers=workers, threads=threads, device=device, backend=backend,
+               hosts=hosts, command=command)
         return
     if resume:
-        from nnlab.sweeps import driver, study
+        from nnlab.sweeps import study
 
         sweep_dir = aggregate.find_sweep(resume, runs_dir_path)
         recorded = study.read_sweep_file(sweep_dir)
@@ -112,10 +111,8 @@ def sweep(
         if retry_failed:
             study.load(url, sweep_dir).requeue_failed()
         _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)")
-        code = driver.drive(sweep_dir, url, workers=workers, threads=threads, device=device,
-                            backend=backend, hosts=_host_settings(given_hosts, recorded), console=console,
-                            command=command)
-        _finish(console, sweep_dir, code)
+        _drive(console, sweep_dir, url, workers=workers, threads=threads, device=device, backend=backend,
+               hosts=_host_settings(given_hosts, recorded), command=command)
         return
     if not source:
         raise ConfigError("nnlab sweep: give a sweep file (e.g. configs/sweeps/mnist_hidden.yaml), --resume or --join")
@@ -128,7 +125,7 @@ def sweep(
     if params_only:
         _params_only(console, plan, runs_dir_path, device, backend, command)
         return
-    from nnlab.sweeps import driver, study
+    from nnlab.sweeps import study
 
     hosts = _host_settings(given_hosts, {})
     sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command, trial_hosts=hosts.to_dict())
@@ -139,9 +136,8 @@ def sweep(
         console.print(f"sweep folder: {sweep_dir}")
         console.print(f"no workers started: add them with nnlab sweep --join {sweep_dir.name} --storage ...")
         return
-    code = driver.drive(sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
-                        backend=backend, hosts=hosts, console=console, command=command)
-    _finish(console, sweep_dir, code)
+    _drive(console, sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
+           backend=backend, hosts=hosts, command=command)
 
 
 def _host_settings(given: dict, recorded: dict):
@@ -150,6 +146,18 @@ def _host_settings(given: dict, recorded: dict):
 
     settings = {**(recorded.get("trial_hosts") or {}), **{k: v for k, v in given.items() if v is not None}}
     return HostSettings(**{k: v for k, v in settings.items() if k in HostSettings.__dataclass_fields__})
+
+
+def _drive(console, sweep_dir: Path, storage: str, **settings) -> None:
+    """Run the sweep's workers to the end; on Ctrl-C, say how to finish it."""
+    from nnlab.sweeps import driver
+
+    try:
+        code = driver.drive(sweep_dir, storage, console=console, **settings)
+    except KeyboardInterrupt:
+        console.print(f"sweep {sweep_dir.name} stopped; finish it with: nnlab sweep --resume {sweep_dir.name}")
+        raise
+    _finish(console, sweep_dir, code)
 
 
 def _announce(console, sweep_dir: Path, what: str) -> None:

@@ -3,6 +3,7 @@ and the sweep's state at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -44,9 +45,15 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
     status = "interrupted"
     try:
         last, shown_at = None, 0.0
+        seen = {(r["trial"], r["seed"]) for r in study.rows() if r["status"] in FINISHED}  # before this drive
         while any(p.poll() is None for p in procs):
             time.sleep(1.0)
-            line = progress_line(study, started)
+            rows = study.rows()
+            for row in rows:
+                if row["status"] in FINISHED and (row["trial"], row["seed"]) not in seen:
+                    seen.add((row["trial"], row["seed"]))
+                    _say(console, trial_line(row, study.spec))
+            line = progress_line(study, started, workers=workers, rows=rows)
             counts = line.split(";")[0]
             if counts != last or time.time() - shown_at >= 30:  # on every change, else twice a minute
                 _say(console, line)
@@ -98,8 +105,26 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
     return 1 if failed or left else 0
 
 
-def progress_line(study, started: float) -> str:
-    rows = study.rows()
+FINISHED = ("completed", "pruned", "failed", "skipped")
+
+
+def trial_line(row: dict, spec) -> str:
+    """One finished trial: `trial 3 (point 1, seed 0) completed val_loss=0.1234 in 2.5s  model.hidden=[8]`."""
+    metric = spec.metric.name
+    value = row.get(metric)
+    shown = f" {metric}={value:.4f}" if isinstance(value, float) else ""
+    took = f" in {row['duration_s']:.1f}s" if isinstance(row.get("duration_s"), (int, float)) else ""
+    params = "  ".join(f"{k}={json.dumps(row[k])}" for k in spec.parameters if k in row and
+                       spec.parameters[k].kind != "constant")
+    reason = f": {row['reason']}" if row["status"] in ("failed", "pruned") and row.get("reason") else ""
+    return (f"trial {row['trial']} (point {row['point']}, seed {row['seed']}) {row['status']}{shown}{took}"
+            f"{reason}" + (f"  {params}" if params else ""))
+
+
+def progress_line(study, started: float, *, workers: int = 1, rows: list[dict] | None = None) -> str:
+    """The totals; the ETA is the trials left times the median duration of the trials finished so far,
+    shared among the workers (steady: one slow start or a burst of finishes does not swing it)."""
+    rows = study.rows() if rows is None else rows
     counts = {s: sum(r["status"] == s for r in rows) for s in aggregate.TRIAL_STATUSES}
     done = counts["completed"] + counts["pruned"] + counts["failed"] + counts["skipped"]
     metric = study.spec.metric.name
@@ -107,7 +132,12 @@ def progress_line(study, started: float) -> str:
     best = (max if study.spec.metric.goal == "maximize" else min)(values) if values else None
     elapsed = time.time() - started
     left = counts["waiting"] + counts["running"]
-    eta = f", ETA {_clock(elapsed / done * left)}" if done and left else ""
+    durations = sorted(r["duration_s"] for r in rows if r["status"] in ("completed", "pruned", "failed")
+                       and isinstance(r.get("duration_s"), (int, float)))
+    eta = ""
+    if durations and left:
+        median = durations[len(durations) // 2]
+        eta = f", ETA {_clock(median * left / max(1, min(workers, left)))}"
     best_text = f", best {metric} {best:.4f}" if best is not None else ""
     skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
     return (f"trials: {done} done ({counts['failed']} failed, {counts['pruned']} pruned{skipped}), "
@@ -128,4 +158,4 @@ def _say(console, line: str) -> None:
         console.file.flush()  # a log file sees each line as it happens
 
 
-__all__ = ["drive", "progress_line"]
+__all__ = ["drive", "progress_line", "trial_line"]

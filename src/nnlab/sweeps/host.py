@@ -4,7 +4,7 @@ so a trial's run folder is exactly what `nnlab train` writes.
 
 The worker and its host talk in typed messages, one JSON object per line, never in printed text:
 - worker -> host, on the host's stdin: `{"op": "train", "config_file", "overrides", "runs_dir", "command",
-  "log", "lock", "pruning"}`; with `pruning`, after each epoch the host waits (a few seconds at most) for the
+  "log", "lock", "pruning", "resume"}` (`resume`: a run folder to continue instead); with `pruning`, after each epoch the host waits (a few seconds at most) for the
   pruner's verdict `{"op": "go", "epoch": N}` or `{"op": "stop"}` (stop the trial after this epoch);
   `{"op": "exit"}`.
 - host -> worker, on a pipe of its own (what trials print goes to the trial's log file): `ready` (pid,
@@ -136,16 +136,18 @@ class TrialHost:
 
     def train(self, config_file: str | Path, overrides: list[str], *, runs_dir: str | Path, log: str | Path,
               command: list[str] | None = None, lock: str | Path | None = None, pruning: bool = False,
-              tick_s: float | None = None) -> Iterator[dict[str, Any]]:
+              resume: str | Path | None = None, tick_s: float | None = None) -> Iterator[dict[str, Any]]:
         """Send one trial; yield the host's messages (`started`, `epoch` ..., then `finished`, `pruned` or
         `failed`), and `{"event": "tick"}` after each `tick_s` seconds without one (the worker's moment to beat
         its heartbeat, or to judge the trial hung and `kill` the host). If the host dies meanwhile, the last
         message is `{"event": "died", "reason": ..., "returncode": ...}`. With `pruning`, answer each `epoch`
-        with `verdict`."""
+        with `verdict`. With `resume` (a run folder), that run continues from its checkpoint instead (the
+        trial a Ctrl-C cut off); `config_file` and `overrides` are then not used."""
         self._wait_idle()
         self._send({"op": "train", "config_file": str(config_file), "overrides": list(overrides),
                     "runs_dir": str(runs_dir), "log": str(log), "command": command,
-                    "lock": str(lock) if lock else None, "pruning": pruning})
+                    "lock": str(lock) if lock else None, "pruning": pruning,
+                    "resume": str(resume) if resume else None})
         self.trials += 1
         self._cleaning = True  # until the host's `idle` after this trial
         while True:
@@ -323,12 +325,18 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
     channel.start_trial(bool(command.get("pruning")))
     with lock, open(command["log"], "a", encoding="utf-8") as log, _output_to(log):
         try:
-            config = load_config(command["config_file"], command.get("overrides") or [])
-            run_dir = experiment.train_config(
-                config, source=command["config_file"], overrides=command.get("overrides") or [],
-                runs_dir=command["runs_dir"], device=device, backend=backend_name, threads=threads,
-                command=command.get("command"), stream=log, timer=Timer(startup=0.0), on_start=on_start,
-                callbacks=[_reporter(channel)])
+            if command.get("resume"):
+                run_dir = experiment.resume(
+                    command["resume"], runs_dir=command["runs_dir"], device=device, backend=backend_name,
+                    threads=threads, command=command.get("command"), stream=log, timer=Timer(startup=0.0),
+                    on_start=on_start, callbacks=[_reporter(channel)])
+            else:
+                config = load_config(command["config_file"], command.get("overrides") or [])
+                run_dir = experiment.train_config(
+                    config, source=command["config_file"], overrides=command.get("overrides") or [],
+                    runs_dir=command["runs_dir"], device=device, backend=backend_name, threads=threads,
+                    command=command.get("command"), stream=log, timer=Timer(startup=0.0), on_start=on_start,
+                    callbacks=[_reporter(channel)])
             channel.send("finished", run_dir=str(run_dir))
         except RunPruned as exc:
             channel.send("pruned", run_dir=str(started.get("run_dir")), reason=str(exc))
@@ -427,6 +435,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001
         channel.send("failed", run_dir=None, reason=first_line(exc), error=type(exc).__name__)
         return 2
+    import gc
+
+    import nnlab.experiment  # noqa: F401  (imported once here, not in the first trial)
+    import nnlab.training.fit  # noqa: F401
+
+    gc.freeze()  # what the imports made lives as long as the host: the collections after each trial skip it
     channel.send("ready", pid=os.getpid(), backend=name, rss_mb=round(rss_mb(), 1), time=time.time())
     while True:
         command = channel.commands.get()
@@ -439,4 +453,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # every file is closed and every message sent: skip the backend's slow teardown (Ctrl-C waits)

@@ -367,7 +367,9 @@ class SweepStudy:
         done = [r for r in attrs.get("runs", []) if r.get("status") == "completed"]
         adopted = self._adopt(attrs, {r["seed"] for r in done}) if not already_failed else None
         done += [adopted] if adopted else []
-        keep.update(attempt=attrs.get("attempt", 1) + 1, retry_of=number, **({"runs": done} if done else {}))
+        cut = self._cut_off(attrs, {r["seed"] for r in done}) if not already_failed else None
+        keep.update(attempt=attrs.get("attempt", 1) + 1, retry_of=number, **({"runs": done} if done else {}),
+                    **({"resume": cut} if cut else {}))
         self.study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=frozen.params,
                                                        distributions=frozen.distributions, user_attrs=keep))
         return True
@@ -395,6 +397,20 @@ class SweepStudy:
         return {"seed": seed, "run_id": run_dir.name, "status": "completed", "value": value, "reason": None,
                 "parameters": (meta.get("parameters") or {}).get("total"), "duration_s": meta.get("duration_s"),
                 "train_s": meta.get("duration_s")}
+
+    def _cut_off(self, attrs: dict[str, Any], done: set[int]) -> dict[str, Any] | None:
+        """The run the superseded attempt was training, when it was interrupted (Ctrl-C, SIGTERM): the next
+        attempt resumes it from its checkpoint (from the start when it made none) rather than leaving it
+        `interrupted` and training that seed in a new folder."""
+        run_dir = self._run_dir(attrs)
+        seed = attrs.get("current_seed")
+        if run_dir is None or seed in done or not (run_dir / runs.META).is_file() or runs.run_is_owned(run_dir):
+            return None
+        try:
+            status = runs.read_json(run_dir / runs.META).get("status")
+        except (NnlabError, OSError, ValueError):
+            return None
+        return {"seed": seed, "run_id": run_dir.name} if status == "interrupted" else None
 
     def _run_dir(self, attrs: dict[str, Any]) -> Path | None:
         if self.sweep_dir is None:

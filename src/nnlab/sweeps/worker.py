@@ -143,7 +143,8 @@ def run_trial(ctx: WorkerContext, claim, stream: TextIO) -> None:
 def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, report: bool,
             stream: TextIO) -> dict[str, Any]:
     """One seed of a trial, trained by the worker's host: heartbeat while it runs, each epoch to the pruner
-    (`report`: the first seed of a point), its result from the host's typed messages."""
+    (`report`: the first seed of a point), its result from the host's typed messages. The run an earlier
+    attempt's Ctrl-C cut off (`resume` in the claim) is continued in its own folder."""
     spec, index, attempt = ctx.study.spec, claim.index, claim.attempt
     name = f"{ctx.study.sweep_name}-{index:03d}"[:64]
     base = studies_base_file(ctx)
@@ -152,48 +153,26 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
                *(["--backend", ctx.backend] if ctx.backend else [])]  # meta.json: what trains this run alone
     log_path = ctx.sweep_dir / aggregate.LOGS / f"trial-{index:03d}-seed{seed}-attempt{attempt}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    cut = claim.attrs.get("resume") or {}
+    resume = ctx.runs_dir / cut["run_id"] if cut.get("seed") == seed and (ctx.runs_dir / cut["run_id"]).is_dir() \
+        else None
+    started = time.time()  # a trial's wall time includes starting its host, when it needs one
     host = ensure_host(ctx, stream)
+    rss_before = host.last_rss_mb  # after the host's cleanup of its last trial
     ctx.study.heartbeat(claim)  # a host may take a while to start on a loaded machine
     pruning = report and spec.early_terminate is not None
-    print(f"{ctx.worker}: trial {index} seed {seed} {json.dumps(params)}", file=stream, flush=True)
+    print(f"{ctx.worker}: trial {index} seed {seed} {json.dumps(params)}" + (f" (resuming run {resume.name})"
+                                                                          if resume else ""), file=stream, flush=True)
     ctx.study.set_attrs(claim, current_log=log_path.name)  # the host holds the lock beside it while it trains
-    started = time.time()
-    run_dir: Path | None = None
-    outcome: dict[str, Any] = {}
-    last_value = None
-    beat = last_epoch = started
-    try:
-        for message in host.train(base, overrides, runs_dir=ctx.runs_dir, log=log_path, command=command,
-                                  lock=log_path.with_suffix(".lock"), pruning=pruning, tick_s=POLL_S):
-            event = message.get("event")
-            if event == "started":
-                run_dir, last_epoch = Path(message["run_dir"]), time.time()  # imports and data came before
-                ctx.study.set_attrs(claim, current_run=run_dir.name)
-            elif event == "epoch":
-                last_epoch = time.time()
-                value = (message.get("logs") or {}).get(spec.metric.name)
-                last_value = value if isinstance(value, float) else last_value
-                if pruning:
-                    stop = value is not None and ctx.study.report(claim, float(value), int(message["epoch"]))
-                    host.verdict(int(message["epoch"]), stop=stop)
-            elif event in ("finished", "pruned", "failed", "died"):
-                outcome = message
-            if HANG_S and run_dir and time.time() - last_epoch > HANG_S:  # a deadlock, a stuck read, a stopped host
-                host.kill()  # a hung process may not heed SIGTERM
-                outcome = {"event": "hung", "reason": f"no epoch for {time.time() - last_epoch:.0f}s: stopped "
-                                                      f"(NNLAB_SWEEP_HANG_S={HANG_S:g})"}
-                break
-            if time.time() - beat >= HEARTBEAT_S:
-                ctx.study.heartbeat(claim)  # LeaseLost when another process re-enqueued this attempt
-                beat = time.time()
-        run_dir = run_dir or _run_dir_of(outcome, ctx.runs_dir)
-        ctx.study.heartbeat(claim)  # still ours? a superseded attempt records nothing, not even in its run folder
-    except LeaseLost:
-        host.terminate(grace_s=10)
-        raise
-    except BaseException:  # Ctrl-C, SIGTERM: the trial must not train on (its run is marked interrupted)
-        host.terminate()
-        raise
+    trial = host.train(base, overrides, runs_dir=ctx.runs_dir, log=log_path, command=command, resume=resume,
+                       lock=log_path.with_suffix(".lock"), pruning=pruning, tick_s=POLL_S)
+    run_dir, outcome, last_value = _follow(ctx, claim, host, trial, pruning)
+    if resume and run_dir is None and outcome.get("event") == "failed":  # not resumable: train the seed afresh
+        print(f"{ctx.worker}: run {resume.name} could not be resumed ({outcome.get('reason')}); training "
+              "the seed afresh", file=stream, flush=True)
+        trial = host.train(base, overrides, runs_dir=ctx.runs_dir, log=log_path, command=command,
+                           lock=log_path.with_suffix(".lock"), pruning=pruning, tick_s=POLL_S)
+        run_dir, outcome, last_value = _follow(ctx, claim, host, trial, pruning)
     wall = time.time() - started
     result: dict[str, Any] = {"seed": seed, "run_id": run_dir.name if run_dir else None, "wall_s": round(wall, 3),
                               "value": None, "reason": None}
@@ -216,12 +195,55 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
             runs.update_meta(run_dir, sweep={
                 "id": ctx.sweep_dir.name, "trial": index, "point": claim.attrs.get("point"), "attempt": attempt,
                 "threads": ctx.threads, "worker": ctx.worker, "wall_s": result["wall_s"],
+                **({"resumed": True} if resume and run_dir == resume else {}),
                 "host": {"pid": host.process.pid if host.process else None, "trial": host.trials,
-                         "isolated": ctx.hosts.isolate}})
+                         "rss_mb": rss_before, "isolated": ctx.hosts.isolate}})
     shown = f"{result['value']:.4f}" if isinstance(result["value"], float) else "-"
     print(f"{ctx.worker}: trial {index} seed {seed} {result['status']} {spec.metric.name}={shown} "
           f"in {wall:.1f}s" + (f": {result['reason']}" if result["reason"] else ""), file=stream, flush=True)
     return result
+
+
+def _follow(ctx: WorkerContext, claim, host: TrialHost, trial, pruning: bool
+            ) -> tuple[Path | None, dict[str, Any], float | None]:
+    """Follow one trial's messages from its host: the run folder, the last message (how it ended) and the
+    metric's last value. Beats the heartbeat, answers the pruner, and kills a host that makes no epoch."""
+    metric = ctx.study.spec.metric.name
+    run_dir: Path | None = None
+    outcome: dict[str, Any] = {}
+    last_value = None
+    beat = last_epoch = time.time()
+    try:
+        for message in trial:
+            event = message.get("event")
+            if event == "started":
+                run_dir, last_epoch = Path(message["run_dir"]), time.time()  # imports and data came before
+                ctx.study.set_attrs(claim, current_run=run_dir.name)
+            elif event == "epoch":
+                last_epoch = time.time()
+                value = (message.get("logs") or {}).get(metric)
+                last_value = value if isinstance(value, float) else last_value
+                if pruning:
+                    stop = value is not None and ctx.study.report(claim, float(value), int(message["epoch"]))
+                    host.verdict(int(message["epoch"]), stop=stop)
+            elif event in ("finished", "pruned", "failed", "died"):
+                outcome = message
+            if HANG_S and run_dir and time.time() - last_epoch > HANG_S:  # a deadlock, a stuck read, a stopped host
+                host.kill()  # a hung process may not heed SIGTERM
+                outcome = {"event": "hung", "reason": f"no epoch for {time.time() - last_epoch:.0f}s: stopped "
+                                                      f"(NNLAB_SWEEP_HANG_S={HANG_S:g})"}
+                break
+            if time.time() - beat >= HEARTBEAT_S:
+                ctx.study.heartbeat(claim)  # LeaseLost when another process re-enqueued this attempt
+                beat = time.time()
+        ctx.study.heartbeat(claim)  # still ours? a superseded attempt records nothing, not even in its run folder
+    except LeaseLost:
+        host.terminate(grace_s=10)
+        raise
+    except BaseException:  # Ctrl-C, SIGTERM: the trial must not train on (its run is marked interrupted)
+        host.terminate()
+        raise
+    return run_dir or _run_dir_of(outcome), outcome, last_value
 
 
 def ensure_host(ctx: WorkerContext, stream: TextIO) -> TrialHost:
@@ -252,7 +274,7 @@ def ensure_host(ctx: WorkerContext, stream: TextIO) -> TrialHost:
     return host
 
 
-def _run_dir_of(outcome: dict[str, Any], runs_dir: Path) -> Path | None:
+def _run_dir_of(outcome: dict[str, Any]) -> Path | None:
     run_dir = outcome.get("run_dir")
     return Path(run_dir) if run_dir and run_dir != "None" else None
 
@@ -326,4 +348,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # its host is closed and its lease let go: no slow interpreter teardown (Ctrl-C waits for it)
