@@ -307,6 +307,9 @@ def _reporter(channel: _Channel):
     return Reporter()
 
 
+_DATA: dict = {}  # the data of the host's last trial, reused by the next when its data section is the same
+
+
 def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name: str | None,
            threads: int | None) -> None:
     from nnlab import experiment
@@ -336,7 +339,7 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
                     config, source=command["config_file"], overrides=command.get("overrides") or [],
                     runs_dir=command["runs_dir"], device=device, backend=backend_name, threads=threads,
                     command=command.get("command"), stream=log, timer=Timer(startup=0.0), on_start=on_start,
-                    callbacks=[_reporter(channel)])
+                    callbacks=[_reporter(channel)], data_cache=_DATA)
             channel.send("finished", run_dir=str(run_dir))
         except RunPruned as exc:
             channel.send("pruned", run_dir=str(started.get("run_dir")), reason=str(exc))
