@@ -183,3 +183,27 @@ def test_tensorboard_hparams_records_hold_each_trial_s_values_and_metric(live_sw
         assert end.status == api_pb2.STATUS_SUCCESS
         (scalar,) = accumulator.Scalars("val_accuracy")
         assert scalar.value == pytest.approx(row["val_accuracy"], abs=1e-6)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://bob:s3:cret@db:5432/nnlab", "postgresql://bob@db:5432/nnlab"),
+    ("postgresql://bob:p@ss@db/nnlab?password=p@ss&connect_timeout=10", "postgresql://bob@db/nnlab?connect_timeout=10"),
+    ("postgresql://bob@db/nnlab?PASSWORD=x", "postgresql://bob@db/nnlab"),
+    ("postgresql://bob@db/nnlab", "postgresql://bob@db/nnlab"),
+])
+def test_the_dashboard_command_of_a_database_sweep_carries_no_password(url, shown, tmp_path):
+    from nnlab.sweeps.dashboards import optuna_dashboard_command, optuna_dashboard_hint
+
+    assert optuna_dashboard_command(tmp_path, url) == f"optuna-dashboard {shlex.quote(shown)}"  # ? is a glob
+    hint = optuna_dashboard_hint(tmp_path, url)
+    assert ("PGPASSWORD or ~/.pgpass" in hint) == (shown != url)
+    assert not re.search(r"s3|p@ss|=x\b", hint)
+
+
+def test_without_the_tensorboard_package_no_records_and_a_note(tmp_path, monkeypatch):
+    from nnlab.sweeps import dashboards
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(dashboards.importlib.util, "find_spec", lambda name: None if name == "tensorboard" else found(name))
+    (tmp_path / aggregate.SWEEP).write_text("metric: {name: val_loss}\nparameters: {}\n")
+    assert dashboards.write_hparams(tmp_path) is None and not (tmp_path / dashboards.TENSORBOARD).exists()
