@@ -5,6 +5,7 @@ and no TensorFlow C++ log line on the way."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -13,7 +14,6 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -45,11 +45,27 @@ def _get(url: str):
 
 @pytest.fixture(scope="module")
 def live_sweep(tmp_path_factory):
+    """The watched sweep's observations, made once per test session (xdist workers share them under a lock)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's folder, above each worker's own
+    results = shared / "live_sweep.json"
+    with (shared / "live_sweep.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not results.is_file():
+            results.write_text(json.dumps(_watch_live_sweep(shared / "live_sweep"), default=str))
+    seen = json.loads(results.read_text())
+    return {**seen, **{key: Path(seen[key]) for key in ("root", "sweep_dir", "screenshot")}}
+
+
+def _watch_live_sweep(root: Path) -> dict:
     """`nnlab sweep sweep.yaml train.epochs=2` over a file that says `train.epochs: {value: 10}` (2 points), with
-    TF_CPP_MIN_LOG_LEVEL unset; optuna-dashboard opened on it with the printed command as soon as it is printed."""
+    TF_CPP_MIN_LOG_LEVEL unset; optuna-dashboard opened on it with the printed command as soon as it is printed,
+    read through its API and screenshotted while the sweep runs, read again when it has ended."""
     assert importlib.util.find_spec("optuna_dashboard") and DASHBOARD.is_file(), \
         "optuna-dashboard is missing: run `make install` (the test extra installs nnlab[dashboard])"
-    root = tmp_path_factory.mktemp("live")
+    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: run `make install` (it installs Debian's chromium)"
+    root.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env.update({"NNLAB_RUNS_DIR": str(root / "runs"), "NNLAB_CACHE_DIR": str(root / "cache"),
                 "NNLAB_DATA_DIR": str(root / "data"), "KERAS_HOME": str(root / "keras"), "PYTHONUNBUFFERED": "1"})
@@ -68,8 +84,9 @@ def live_sweep(tmp_path_factory):
         assert line, f"no optuna-dashboard command in the sweep's output:\n{out.read_text()}\n{err.read_text()}"
         command = shlex.split(line.group(1))
         port = _free_port()
-        dashboard = subprocess.Popen([str(DASHBOARD), *command[1:], "--host", "127.0.0.1", "--port", str(port)],
-                                     cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        with (root / "dashboard.log").open("w") as log:
+            dashboard = subprocess.Popen([str(DASHBOARD), *command[1:], "--host", "127.0.0.1", "--port", str(port)],
+                                         cwd=root, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
 
         def studies():
@@ -85,9 +102,9 @@ def live_sweep(tmp_path_factory):
         screenshot, _ = _chromium(page, root / "chromium", "--virtual-time-budget=15000")
         sweep.wait(timeout=300)
         final = _get(f"{base}/api/studies/{study['study_id']}")
-        yield {"root": root, "command": command, "study": study, "live": live, "running_then": running_then,
-               "final": final, "screenshot": screenshot, "returncode": sweep.returncode, "stdout": out.read_text(),
-               "stderr": err.read_text(), "sweep_dir": aggregate.list_sweeps(root / "runs")[0]}
+        return {"root": root, "command": command, "study": study, "live": live, "running_then": running_then,
+                "final": final, "screenshot": screenshot, "returncode": sweep.returncode, "stdout": out.read_text(),
+                "stderr": err.read_text(), "sweep_dir": aggregate.list_sweeps(root / "runs")[0]}
     finally:
         for process in (sweep, dashboard):
             if process is not None and process.poll() is None:
@@ -152,37 +169,58 @@ def test_the_sweep_records_what_ran_and_prints_no_tensorflow_cpp_lines(live_swee
     assert not CPP_LOG.search(live_sweep["stderr"] + live_sweep["stdout"]), live_sweep["stderr"]
 
 
+# Read back as TensorBoard does (its event accumulator and hparams plugin data), in a process of its own that
+# uses tensorboard's TensorFlow stub (the `notf` switch): importing TensorFlow would cost seconds.
+_READ_BACK = """
+import json, sys, types
+from pathlib import Path
+
+sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.plugins.hparams import api_pb2, metadata
+
+
+def read(logdir):
+    accumulator = event_accumulator.EventAccumulator(str(logdir))
+    accumulator.Reload()
+    return accumulator
+
+
+def plugin_data(accumulator, tag):
+    return accumulator.SummaryMetadata(tag).plugin_data.content
+
+
+folder = Path(sys.argv[1])
+experiment = metadata.parse_experiment_plugin_data(plugin_data(read(folder), metadata.EXPERIMENT_TAG))
+out = {"hparams": [h.name for h in experiment.hparam_infos], "metrics": [m.name.tag for m in experiment.metric_infos],
+       "sessions": {}, "tensorflow": "tensorflow" in sys.modules}
+for logdir in sorted(p for p in folder.iterdir() if p.is_dir()):
+    accumulator = read(logdir)
+    start = metadata.parse_session_start_info_plugin_data(plugin_data(accumulator, metadata.SESSION_START_INFO_TAG))
+    end = metadata.parse_session_end_info_plugin_data(plugin_data(accumulator, metadata.SESSION_END_INFO_TAG))
+    out["sessions"][logdir.name] = {
+        "hparams": {k: getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()},
+        "status": api_pb2.Status.Name(end.status),
+        "scalars": {tag: [e.value for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}}
+print(json.dumps(out))
+"""
+
+
 def test_tensorboard_hparams_records_hold_each_trial_s_values_and_metric(live_sweep):
-    from tensorboard.backend.event_processing import event_accumulator
-    from tensorboard.plugins.hparams import api_pb2, metadata
-
     sweep_dir = live_sweep["sweep_dir"]
-    assert f"TensorBoard HParams: tensorboard --logdir {sweep_dir}" in live_sweep["stdout"]
-    folder = sweep_dir / "tensorboard"
-
-    def read(logdir: Path):
-        accumulator = event_accumulator.EventAccumulator(str(logdir))
-        accumulator.Reload()
-        return accumulator
-
-    experiment = metadata.parse_experiment_plugin_data(
-        read(folder).SummaryMetadata(metadata.EXPERIMENT_TAG).plugin_data.content)
-    assert [h.name for h in experiment.hparam_infos] == ["model.hidden", "seed"]
-    assert [m.name.tag for m in experiment.metric_infos] == ["val_accuracy"]
+    assert f"TensorBoard HParams: tensorboard --logdir runs/sweeps/{sweep_dir.name}\n" in live_sweep["stdout"]
+    result = subprocess.run([sys.executable, "-c", _READ_BACK, str(sweep_dir / "tensorboard")], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["hparams"] == ["model.hidden", "seed"] and seen["metrics"] == ["val_accuracy"]
     rows = aggregate.read_trials(sweep_dir)
-    sessions = sorted(p for p in folder.iterdir() if p.is_dir())
-    assert [p.name for p in sessions] == [f"trial-{r['trial']:03d}-seed{r['seed']}" for r in rows]
-    for row, session in zip(rows, sessions):
-        accumulator = read(session)
-        start = metadata.parse_session_start_info_plugin_data(
-            accumulator.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data.content)
-        assert start.hparams["model.hidden"].string_value == json.dumps(row["model.hidden"])
-        assert start.hparams["seed"].number_value == row["seed"]
-        end = metadata.parse_session_end_info_plugin_data(
-            accumulator.SummaryMetadata(metadata.SESSION_END_INFO_TAG).plugin_data.content)
-        assert end.status == api_pb2.STATUS_SUCCESS
-        (scalar,) = accumulator.Scalars("val_accuracy")
-        assert scalar.value == pytest.approx(row["val_accuracy"], abs=1e-6)
+    assert list(seen["sessions"]) == [f"trial-{r['trial']:03d}-seed{r['seed']}" for r in rows]
+    for row, session in zip(rows, seen["sessions"].values()):
+        assert session["hparams"] == {"model.hidden": json.dumps(row["model.hidden"]), "seed": row["seed"]}
+        assert session["status"] == "STATUS_SUCCESS"
+        assert session["scalars"]["val_accuracy"] == [pytest.approx(row["val_accuracy"], abs=1e-6)]
+    assert not seen["tensorflow"]
 
 
 @pytest.mark.parametrize("url, shown", [

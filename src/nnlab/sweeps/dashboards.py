@@ -30,17 +30,25 @@ def without_password(url: str) -> str:
     return head + (mark + "&".join(kept) if kept else "")
 
 
+def _from_here(path: Path) -> str:
+    """`path` as the user reaches it from the current folder (relative when it is below), quoted for a shell."""
+    try:
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass
+    return shlex.quote(str(path))
+
+
 def optuna_dashboard_command(sweep_dir: Path, storage_url: str) -> str:
-    """`optuna-dashboard STORAGE`: the sweep's journal file (relative to here when it is below) or its database
-    URL without the password."""
+    """`optuna-dashboard STORAGE`: the sweep's journal file or its database URL without the password."""
     if storage_url == "journal":
-        journal = Path(sweep_dir) / aggregate.JOURNAL
-        try:
-            journal = journal.resolve().relative_to(Path.cwd().resolve())
-        except ValueError:
-            pass
-        return f"optuna-dashboard {shlex.quote(str(journal))}"
+        return f"optuna-dashboard {_from_here(Path(sweep_dir) / aggregate.JOURNAL)}"
     return f"optuna-dashboard {shlex.quote(without_password(storage_url))}"
+
+
+def tensorboard_command(sweep_dir: Path) -> str:
+    """`tensorboard --logdir SWEEP_FOLDER`: its HParams dashboard lists the trials `write_hparams` recorded."""
+    return f"tensorboard --logdir {_from_here(Path(sweep_dir))}"
 
 
 def optuna_dashboard_hint(sweep_dir: Path, storage_url: str) -> str:
@@ -116,4 +124,5 @@ def write_hparams(sweep_dir: str | Path) -> Path | None:
     return folder
 
 
-__all__ = ["optuna_dashboard_command", "optuna_dashboard_hint", "without_password", "write_hparams"]
+__all__ = ["optuna_dashboard_command", "optuna_dashboard_hint", "tensorboard_command", "without_password",
+           "write_hparams"]
