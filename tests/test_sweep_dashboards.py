@@ -245,3 +245,5 @@ def test_without_the_tensorboard_package_no_records_and_a_note(tmp_path, monkeyp
     monkeypatch.setattr(dashboards.importlib.util, "find_spec", lambda name: None if name == "tensorboard" else found(name))
     (tmp_path / aggregate.SWEEP).write_text("metric: {name: val_loss}\nparameters: {}\n")
     assert dashboards.write_hparams(tmp_path) is None and not (tmp_path / dashboards.TENSORBOARD).exists()
+    assert dashboards.write_hparams_line(tmp_path) == ("note: no TensorBoard HParams records: the tensorboard package "
+                                                       "is missing (pip install tensorboard)")

@@ -141,14 +141,11 @@ def _announce(console, sweep_dir: Path, what: str, storage: str) -> None:
 
 def _finish(console, sweep_dir: Path, code: int) -> None:
     from nnlab.sweeps.aggregate import read_sweep
-    from nnlab.sweeps.dashboards import tensorboard_command, write_hparams
+    from nnlab.sweeps.dashboards import write_hparams_line
     from nnlab.sweeps.report import print_sweep, write_sweep_plots
 
     write_sweep_plots(sweep_dir)
-    if write_hparams(sweep_dir) is None:
-        console.print("note: no TensorBoard HParams records: the tensorboard package is missing (pip install tensorboard)")
-    else:
-        console.print(f"TensorBoard HParams: {tensorboard_command(sweep_dir)}", markup=False)
+    console.print(write_hparams_line(sweep_dir), markup=False)
     summary = read_sweep(sweep_dir)
     print_sweep(summary, console)
     if code:

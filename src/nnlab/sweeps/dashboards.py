@@ -1,6 +1,6 @@
 """The two dashboards sweep users already know: the optuna-dashboard command that opens a sweep's own study
 storage, and TensorBoard HParams records of its trials (tensorboard/ in the sweep folder). Neither imports
-TensorFlow: the event files are written with the tensorboard package's protobufs and writer."""
+TensorFlow: the event files are written with the tensorboard package's protobufs and record writer."""
 
 from __future__ import annotations
 
@@ -75,8 +75,9 @@ def _hparam_value(value: Any) -> bool | int | float | str:
 
 def write_hparams(sweep_dir: str | Path) -> Path | None:
     """TensorBoard HParams records of every finished trial, from trials.csv: `tensorboard --logdir <sweep folder>`
-    lists them in its HParams dashboard (each trial's swept values and seed, its status and the sweep's metric). Rewritten whole each time (the folder is derived data). Returns the folder, or None when
-    the tensorboard package is missing."""
+    lists them in its HParams dashboard (each trial's swept values and seed, its status and the sweep's metric).
+    Rewritten whole each time (the folder is derived data). Returns the folder, or None when the tensorboard
+    package is missing."""
     if importlib.util.find_spec("tensorboard") is None:
         return None
     from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -99,7 +100,7 @@ def write_hparams(sweep_dir: str | Path) -> Path | None:
             for event in events:
                 writer.write(event.SerializeToString())
 
-    hparams = [*sweep.swept, "seed"]
+    hparams = list(dict.fromkeys([*sweep.swept, "seed"]))  # seed may itself be swept
     config = summary_v2.hparams_config_pb([summary_v2.HParam(name) for name in hparams],
                                           [summary_v2.Metric(sweep.metric, display_name=sweep.metric)],
                                           time_created_secs=now)
@@ -124,5 +125,18 @@ def write_hparams(sweep_dir: str | Path) -> Path | None:
     return folder
 
 
+def write_hparams_line(sweep_dir: Path) -> str:
+    """`write_hparams`, and the one line `nnlab sweep` prints about it (a failure here never fails the sweep)."""
+    from nnlab.errors import first_line
+
+    try:
+        written = write_hparams(sweep_dir)
+    except Exception as exc:  # noqa: BLE001  (a broken tensorboard install: the trials are what matter)
+        return f"note: no TensorBoard HParams records: {type(exc).__name__}: {first_line(exc)}"
+    if written is None:
+        return "note: no TensorBoard HParams records: the tensorboard package is missing (pip install tensorboard)"
+    return f"TensorBoard HParams: {tensorboard_command(sweep_dir)}"
+
+
 __all__ = ["optuna_dashboard_command", "optuna_dashboard_hint", "tensorboard_command", "without_password",
-           "write_hparams"]
+           "write_hparams", "write_hparams_line"]
