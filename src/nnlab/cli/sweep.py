@@ -95,7 +95,7 @@ def sweep(
 
         sweep_dir = study.attach(join, runs_dir_path, storage)
         hosts = _host_settings(given_hosts, study.read_sweep_file(sweep_dir))
-        _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)")
+        _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)", storage)
         _drive(console, sweep_dir, storage, workers=workers, threads=threads, device=device, backend=backend,
                hosts=hosts, command=command)
         return
@@ -110,7 +110,7 @@ def sweep(
                               "(or keep it in PGPASSWORD or ~/.pgpass)")
         if retry_failed:
             study.load(url, sweep_dir).requeue_failed()
-        _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)")
+        _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)", url)
         _drive(console, sweep_dir, url, workers=workers, threads=threads, device=device, backend=backend,
                hosts=_host_settings(given_hosts, recorded), command=command)
         return
@@ -130,7 +130,8 @@ def sweep(
     hosts = _host_settings(given_hosts, {})
     sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command, trial_hosts=hosts.to_dict())
     count = len(plan.trials()) if plan.spec.method != "bayes" else plan.spec.run_cap * plan.spec.repeats
-    _announce(console, sweep_dir, f"{plan.spec.method}, {count} trials, {workers} worker(s) x {threads} thread(s)")
+    _announce(console, sweep_dir, f"{plan.spec.method}, {count} trials, {workers} worker(s) x {threads} thread(s)",
+              storage or "journal")
     if workers == 0:
         console.print(f"sweep id: {sweep_dir.name}")
         console.print(f"sweep folder: {sweep_dir}")
@@ -160,16 +161,21 @@ def _drive(console, sweep_dir: Path, storage: str, **settings) -> None:
     _finish(console, sweep_dir, code)
 
 
-def _announce(console, sweep_dir: Path, what: str) -> None:
+def _announce(console, sweep_dir: Path, what: str, storage: str) -> None:
+    from nnlab.sweeps.dashboards import optuna_dashboard_hint
+
     console.print(f"sweep {sweep_dir.name}: {what}")
     console.print(f"trial logs: {sweep_dir / 'logs'}")
+    console.print(optuna_dashboard_hint(sweep_dir, storage), markup=False)
 
 
 def _finish(console, sweep_dir: Path, code: int) -> None:
-    from nnlab.sweeps.report import print_sweep, write_sweep_plots
     from nnlab.sweeps.aggregate import read_sweep
+    from nnlab.sweeps.dashboards import write_hparams_line
+    from nnlab.sweeps.report import print_sweep, write_sweep_plots
 
     write_sweep_plots(sweep_dir)
+    console.print(write_hparams_line(sweep_dir), markup=False)
     summary = read_sweep(sweep_dir)
     print_sweep(summary, console)
     if code:
@@ -181,9 +187,14 @@ def _dry_run(console, plan, device: str, backend: str | None) -> None:
 
     console.print(f"sweep {plan.name}: {plan.spec.method}, metric {plan.spec.metric.name} ({plan.spec.metric.goal}), "
                   f"{plan.spec.repeats} seed(s) per point")
+    fixed = plan.fixed()
+    if fixed:
+        console.print("every trial: " + " ".join(f"{k}={json.dumps(v)}" for k, v in fixed.items()), markup=False)
     if plan.spec.method == "bayes":
         console.print(f"{plan.spec.run_cap} points sampled by TPE from:")
         for path, p in plan.spec.parameters.items():
+            if p.kind == "constant":  # shown under "every trial"
+                continue
             console.print(f"  {path}: {p.kind} {json.dumps(p.corners())}")
         return
     counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device, backend_name=backend)

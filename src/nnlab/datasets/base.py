@@ -256,7 +256,7 @@ def data_places(name: str, path: str | None) -> list[Path]:
     """Where to look for dataset `name`, in order: folders, or the file a config's `path:` names."""
     places = []
     if os.environ.get("NNLAB_DATA_DIR"):
-        places.append(Path(os.environ["NNLAB_DATA_DIR"]) / name)
+        places.append(Path(os.environ["NNLAB_DATA_DIR"]).expanduser() / name)  # "~/course/datasets" quoted too
     if path:
         places.append(Path(path).expanduser())
     places.append(Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets")

@@ -89,7 +89,9 @@ def read_cifar10(path: str | None = None, download: bool = True, allow_pickle: b
     hint = ""
     if download:
         try:
-            import keras
+            from nnlab.training.backend import import_keras
+
+            keras = import_keras()  # quietly: no TensorFlow C++ lines
 
             (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
             return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras download"

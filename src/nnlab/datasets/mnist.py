@@ -90,7 +90,9 @@ def read_mnist(path: str | None = None, download: bool = True) -> tuple[dict[str
     hint = ""
     if download:
         try:
-            import keras
+            from nnlab.training.backend import import_keras
+
+            keras = import_keras()  # quietly: no TensorFlow C++ lines
 
             (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
             return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}, "keras download"

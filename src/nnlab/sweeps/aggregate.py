@@ -263,6 +263,14 @@ class SweepSummary:
     def swept(self) -> list[str]:
         return [p for p, s in (self.spec.get("parameters") or {}).items() if "value" not in s]
 
+    @property
+    def fixed(self) -> list[str]:
+        """`path=value` for what every trial shares that the sweep set: its constants (as the command line left
+        them), then the command line's other overrides of the base (sweep.yaml `overrides`)."""
+        parameters = self.spec.get("parameters") or {}
+        shown = [f"{p}={json.dumps(s['value'])}" for p, s in parameters.items() if "value" in s]
+        return shown + [str(w) for w in self.spec.get("overrides") or [] if str(w).partition("=")[0] not in parameters]
+
     def counts(self) -> dict[str, int]:
         return {status: sum(r.get("status") == status for r in self.rows) for status in TRIAL_STATUSES}
 
