@@ -37,9 +37,10 @@ golden: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:xdist tests/test_golden_runs.py -k stored_numbers --update-golden
 
 # TensorFlow vs JAX, nnlab vs plain Keras, interleaved; BENCH_ARGS=--full for the full-length runs.
-NNLAB_DATA_DIR ?= ../shared/datasets
+# The real data: NNLAB_DATA_DIR, the course's datasets/ folder wherever it is (made absolute here).
 bench: $(STAMP)
-	NNLAB_DATA_DIR=$(NNLAB_DATA_DIR) $(BIN)/python benchmarks/backends.py --write benchmarks/RESULTS.md $(BENCH_ARGS)
+	@test -n "$(NNLAB_DATA_DIR)" || { echo 'make bench: set NNLAB_DATA_DIR to the course datasets/ folder, e.g. NNLAB_DATA_DIR=$$HOME/course/datasets make bench' >&2; exit 2; }
+	NNLAB_DATA_DIR=$(abspath $(NNLAB_DATA_DIR)) $(BIN)/python benchmarks/backends.py --write benchmarks/RESULTS.md $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

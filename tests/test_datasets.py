@@ -154,3 +154,35 @@ def test_digits_are_scikit_learns_load_digits_split_as_before():
     data = DATASETS.get("digits").fn(seed=5)
     for mine, theirs in zip((data.x_train, data.x_val, data.y_train, data.y_val), expected, strict=True):
         assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
+
+
+def test_a_trial_host_reuses_data_only_when_loading_it_drew_no_random_numbers(monkeypatch):
+    """datasets.load(config, cache): the next trial with the same data section gets the same arrays (read-only,
+    so no trial changes what the next trains on); a loader that draws from the global generator is never
+    reused, or skipping it would shift the next trial's random stream."""
+    import random
+
+    import dataclasses
+
+    from nnlab import datasets
+    from nnlab.config import validate_config
+
+    cache: dict = {}
+    config = validate_config({"name": "t", "data": {"name": "digits", "n_train": 100, "n_val": 50},
+                              "model": {"name": "mlp"}}, "t.yaml").data
+    first = datasets.load(config, cache)
+    again = datasets.load(config, cache)
+    assert again.x_train is first.x_train and not again.x_train.flags.writeable
+    assert again.meta == first.meta and again.meta is not first.meta
+    with pytest.raises(ValueError):
+        again.x_train[0, 0] = 1.0
+    other = validate_config({"name": "t", "data": {"name": "digits", "n_train": 80, "n_val": 50},
+                             "model": {"name": "mlp"}}, "t.yaml").data
+    assert datasets.load(other, cache).x_train.shape[0] == 80 and cache["dataset"].x_train.shape[0] == 80
+
+    entry = DATASETS.get("digits")
+    drawing = dataclasses.replace(entry, fn=lambda **kw: (random.random(), entry.fn(**kw))[1])
+    monkeypatch.setattr(DATASETS, "get", lambda name: drawing)
+    cache.clear()
+    drawn = datasets.load(config, cache)
+    assert cache == {} and drawn.x_train.flags.writeable and datasets.load(config, cache) is not drawn

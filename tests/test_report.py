@@ -286,15 +286,16 @@ def test_report_html_renders_in_headless_chromium_without_network(real_runs, tmp
     assert pdf.read_bytes().startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf.read_bytes())) >= 2
 
 
-def _chromium(page: Path, folder: Path) -> tuple[Path, list[str]]:
-    """Screenshot `page` in headless Chromium; return the PNG and the URLs the page itself requested."""
+def _chromium(page: Path | str, folder: Path, *options: str) -> tuple[Path, list[str]]:
+    """Screenshot `page` (a file, or a URL) in headless Chromium; return the PNG and the URLs a file page itself
+    requested. `options`: more Chromium switches (--virtual-time-budget=MS lets a script-drawn page finish)."""
     folder.mkdir()
     screenshot, net_log = folder / "shot.png", folder / "net.json"
     result = subprocess.run(
         [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={folder / 'profile'}",
          f"--screenshot={screenshot}", "--window-size=1000,1400", "--hide-scrollbars", f"--log-net-log={net_log}",
-         page.resolve().as_uri()],
+         *options, page if isinstance(page, str) else page.resolve().as_uri()],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0 and screenshot.is_file(), result.stderr[-2000:]

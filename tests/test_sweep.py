@@ -120,6 +120,23 @@ def test_dry_run_lists_every_trial_with_its_parameter_count(base, runs_dir):
     assert not runs_dir.exists()
 
 
+def test_the_command_line_beats_the_file_s_constants_in_what_the_sweep_records(tmp_path, base, runs_dir):
+    path = write_sweep(tmp_path, parameters={"model.hidden": {"values": [[4], [8]]}, "train.epochs": {"value": 10}})
+    sweep = load_sweep(path, ["train.epochs=2", "train.batch_size=16"])
+    assert sweep.base["train"]["epochs"] == 2
+    assert sweep.to_dict()["parameters"]["train.epochs"] == {"value": 2}  # sweep.yaml: what ran, not the file's 10
+    assert sweep.to_dict()["overrides"] == ["train.epochs=2", "train.batch_size=16"]
+    assert sweep.fixed() == {"train.epochs": 2, "train.batch_size": 16}
+    whole = load_sweep(path, ["train={epochs: 3, batch_size: 8}"])  # a word on the section that holds the constant
+    assert whole.base["train"]["epochs"] == 3 and whole.spec.parameters["train.epochs"].value == 3
+    narrowed = load_sweep(path, ["model.hidden=[32]"])  # a plain word on a swept path: that one value
+    assert narrowed.swept == [] and len(narrowed.trials()) == 1 and narrowed.base["model"]["hidden"] == [32]
+
+    result = nnlab("sweep", str(path), "train.epochs=2", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "every trial: train.epochs=2\n" in result.stdout and "epochs=10" not in result.stdout
+
+
 def test_params_only_records_parameter_counts_and_plots_them(base, runs_dir):
     result = nnlab("sweep", str(base), "model.hidden=[4],[16],[64]", "--params-only")
     assert result.returncode == 0, result.stderr

@@ -205,3 +205,44 @@ def test_a_trial_that_hangs_is_stopped_and_recorded_failed_with_the_reason(tmp_p
     meta = runs.read_json(run_dir / runs.META)
     assert meta["status"] == "failed" and meta["reason"].startswith("no epoch for "), meta
     assert "NNLAB_SWEEP_HANG_S=8" in meta["reason"] and meta["sweep"]["trial"] == 0
+
+
+def test_ctrl_c_stops_a_two_worker_sweep_at_once_and_resume_continues_the_cut_off_runs(tmp_path, runs_dir):
+    """Ctrl-C (SIGINT to the terminal's process group): exit 130 within 3 s, the resume command printed; the
+    resume continues each cut-off run in its own folder from its checkpoint, so no run is left `interrupted`
+    and no epoch appears twice in a history."""
+    import time
+
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=40, batch_size=8, checkpoint_every=0))
+    parent = subprocess.Popen([*NNLAB, "sweep", str(base), "model.hidden=[4],[5]", "--workers", "2"], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        def both_training():
+            found = [r for r in runs.list_runs(runs_dir) if len(runs.read_history(r)) >= 3]
+            return found if len(found) == 2 else None
+
+        wait_for(both_training, 180, "both trials' third epoch")
+        sent = time.monotonic()
+        os.killpg(parent.pid, signal.SIGINT)  # what the terminal sends to every process in the group on Ctrl-C
+        out, _ = parent.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+    sweep_id = next((runs_dir / "sweeps").iterdir()).name
+    assert parent.returncode == 130, out
+    assert took < 3, f"{took:.1f}s from SIGINT to exit"
+    assert f"nnlab sweep --resume {sweep_id}" in out
+    cut = {p.name: len(runs.read_history(p)) for p in runs.list_runs(runs_dir)}
+    assert [runs.read_json(runs_dir / r / runs.META)["status"] for r in cut] == ["interrupted"] * 2
+    assert all(0 < n < 40 for n in cut.values()), cut
+
+    resumed = nnlab("sweep", "--resume", sweep_id, env={"NNLAB_RUNS_DIR": str(runs_dir)})
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    metas = run_metas(runs_dir)
+    assert set(metas) == set(cut)  # the same two folders, continued
+    for run_id, meta in metas.items():
+        assert meta["status"] == "completed" and meta["sweep"]["resumed"] is True and meta["sweep"]["attempt"] == 2
+        epochs = [row["epoch"] for row in runs.read_history(runs_dir / run_id)]
+        assert epochs == list(range(1, 41)), epochs
+    assert [r["status"] for r in rows_of(next((runs_dir / "sweeps").iterdir()))] == ["completed"] * 2

@@ -174,3 +174,5 @@ def test_a_password_reaches_no_file_and_no_worker_command_line(tmp_path, postgre
     assert workers and not [line for line in workers if "s3cr" in line or "Pw9" in line], workers
     leaks = subprocess.run(["grep", "-rlE", "s3cr|Pw9", str(runs_dir)], capture_output=True, text=True).stdout
     assert leaks == "" and "s3cr" not in output and "Pw9" not in output
+    assert f"live view: optuna-dashboard 'postgresql://{user}@{host}?connect_timeout=10'" in output  # no password
+    assert "the password from PGPASSWORD or ~/.pgpass" in output

@@ -18,7 +18,7 @@ from nnlab.metrics import MAIN_METRIC, lower_is_better
 
 
 def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: str | None, threads: int | None,
-             timer: Timer):
+             timer: Timer, data_cache: dict | None = None):
     """Backend, device, data, and the compiled model; every bad-input error surfaces here, before a run folder exists.
 
     Returns the config with its backend resolved (so config.yaml records it), what the device
@@ -39,7 +39,7 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
         _phase(f"loading data ({config.data.name})")
         backend.seed_everything(config.seed)  # the run's random stream starts here, and only here
         with timer("data"):
-            dataset = datasets.load(config.data)
+            dataset = datasets.load(config.data, data_cache)
         _phase(f"building the model ({config.model.name})")
         with timer("build"):
             model = models.build(config.model, dataset.spec)
@@ -79,12 +79,13 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
                  runs_dir: str | Path | None = None, device: str = "auto", backend: str | None = None,
                  threads: int | None = None, dry_run: bool = False, command: list[str] | None = None,
                  stream: TextIO | None = None, timer: Timer | None = None,
-                 on_start: Callable[[Path], None] | None = None, callbacks: list | tuple = ()) -> Path | None:
+                 on_start: Callable[[Path], None] | None = None, callbacks: list | tuple = (),
+                 data_cache: dict | None = None) -> Path | None:
     """Train a validated config (what a sweep's trial host calls per trial); `source` names where it came from.
 
     `backend` (--backend) wins over the config's `backend:`; `threads` (--threads) over $NNLAB_THREADS.
     `on_start(run_dir)` is called once the run folder is made and claimed; `callbacks` (Keras callbacks) run
-    after nnlab's own at every epoch end.
+    after nnlab's own at every epoch end; `data_cache` lets the next call reuse this one's data (`datasets.load`).
     """
     stream = stream or sys.stdout
     timer = timer or Timer()
@@ -92,7 +93,7 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
     if not dry_run:
         runs.check_runs_dir(runs_dir)
     config = _data_path_resolved(config)
-    config, device_info, dataset, model = _prepare(config, source, device, backend, threads, timer)
+    config, device_info, dataset, model = _prepare(config, source, device, backend, threads, timer, data_cache)
     counts = parameter_counts(model)
     if dry_run:
         print(dump_yaml(config.to_dict()), file=stream)
@@ -127,14 +128,16 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
 
 def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path | None = None,
            device: str = "auto", backend: str | None = None, threads: int | None = None, force: bool = False,
-           command: list[str] | None = None, stream: TextIO | None = None) -> Path:
+           command: list[str] | None = None, stream: TextIO | None = None, timer: Timer | None = None,
+           on_start: Callable[[Path], None] | None = None, callbacks: list | tuple = ()) -> Path:
     """Continue a stopped run from its last finished epoch; the run is claimed before anything slow.
 
     `train.epochs=N` (the only override allowed) trains a run further, a completed one included. It
-    runs on the backend its config.yaml records unless `backend` (--backend) says otherwise.
+    runs on the backend its config.yaml records unless `backend` (--backend) says otherwise. `on_start` and
+    `callbacks` as for `train_config` (a sweep's trial host resumes the trial a Ctrl-C cut off).
     """
     stream = stream or sys.stdout
-    timer = Timer()
+    timer = timer or Timer()
     wrong = [item for item in overrides if item.partition("=")[0] != "train.epochs"]
     if wrong:
         raise ConfigError(f"--resume {run_ref}: only train.epochs=N may change (to train further); "
@@ -175,7 +178,9 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
         done = state["epoch"] if state else 0
         print(f"run {run_dir.name}: resuming {config.name} after epoch {done}/{config.train.epochs}", file=stream,
               flush=True)
-        _run(model, config, dataset, run_dir, state, stream, timer)
+        if on_start is not None:
+            on_start(run_dir)
+        _run(model, config, dataset, run_dir, state, stream, timer, callbacks)
     return run_dir
 
 

@@ -38,6 +38,14 @@ def sweep(
     method: Optional[str] = typer.Option(None, "--method", help="grid, random or bayes (overrides the file)."),
     run_cap: Optional[int] = typer.Option(None, "--run-cap", min=1, help="random/bayes: how many points."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto, for every trial."),
+    isolate: Optional[bool] = typer.Option(None, "--isolate/--no-isolate", help="Train every trial in a fresh "
+                                           "process (default: each worker's warm trial host trains trial after "
+                                           "trial; recorded in sweep.yaml)."),
+    host_trials: Optional[int] = typer.Option(None, "--host-trials", min=1, help="Trials per warm host before it "
+                                              "is replaced (default 50)."),
+    host_memory: Optional[int] = typer.Option(None, "--host-memory", min=64, help="A warm host whose resident "
+                                              "memory passed this many MiB after a trial is replaced (default "
+                                              "4096)."),
     backend: Optional[str] = typer.Option(None, "--backend", help="Keras backend for every trial: tensorflow or "
                                           "jax (default: the base config's backend:, else $KERAS_BACKEND, else "
                                           "tensorflow)."),
@@ -52,6 +60,7 @@ def sweep(
       nnlab sweep configs/digits_mlp.yaml model.hidden=[8],[32] train.optimizer.learning_rate=0.1,0.01 --repeats 3
       nnlab sweep configs/sweeps/cifar10_filters.yaml --params-only
       nnlab sweep --resume latest
+      nnlab sweep configs/sweeps/mnist_hidden.yaml --isolate   # a fresh process per trial
     """
     from rich.console import Console
 
@@ -78,31 +87,32 @@ def sweep(
         from nnlab.training.backend import choose
 
         backend = choose(backend, key="--backend")  # an unknown or missing backend: one line before any trial
+    given_hosts = {"isolate": isolate, "max_trials": host_trials, "max_rss_mb": host_memory}
     if join:
         if not storage or storage == "journal":
             raise ConfigError("--join needs --storage postgresql://... (the shared study)")
-        from nnlab.sweeps import driver, study
+        from nnlab.sweeps import study
 
         sweep_dir = study.attach(join, runs_dir_path, storage)
-        _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)")
-        code = driver.drive(sweep_dir, storage, workers=workers, threads=threads, device=device,
-                            backend=backend, console=console, command=command)
-        _finish(console, sweep_dir, code)
+        hosts = _host_settings(given_hosts, study.read_sweep_file(sweep_dir))
+        _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)", storage)
+        _drive(console, sweep_dir, storage, workers=workers, threads=threads, device=device, backend=backend,
+               hosts=hosts, command=command)
         return
     if resume:
-        from nnlab.sweeps import driver, study
+        from nnlab.sweeps import study
 
         sweep_dir = aggregate.find_sweep(resume, runs_dir_path)
-        url = storage or str(study.read_sweep_file(sweep_dir).get("storage", "journal"))
+        recorded = study.read_sweep_file(sweep_dir)
+        url = storage or str(recorded.get("storage", "journal"))
         if aggregate.MASK in url:
             raise ConfigError(f"--resume {resume}: the study's password is not stored; give --storage URL again "
                               "(or keep it in PGPASSWORD or ~/.pgpass)")
         if retry_failed:
             study.load(url, sweep_dir).requeue_failed()
-        _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)")
-        code = driver.drive(sweep_dir, url, workers=workers, threads=threads, device=device,
-                            backend=backend, console=console, command=command)
-        _finish(console, sweep_dir, code)
+        _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)", url)
+        _drive(console, sweep_dir, url, workers=workers, threads=threads, device=device, backend=backend,
+               hosts=_host_settings(given_hosts, recorded), command=command)
         return
     if not source:
         raise ConfigError("nnlab sweep: give a sweep file (e.g. configs/sweeps/mnist_hidden.yaml), --resume or --join")
@@ -118,30 +128,56 @@ def sweep(
         sweep_dir = write_params_only(plan, runs_dir_path, command, "cpu" if device == "auto" else device, backend)
         _finish(console, sweep_dir, 0)
         return
-    from nnlab.sweeps import driver, study
+    from nnlab.sweeps import study
 
-    sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command)
-    _announce(console, sweep_dir, f"{plan.spec.method}, {plan.trial_count} trials, {workers} worker(s) x {threads} thread(s)")
+    hosts = _host_settings(given_hosts, {})
+    sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command, trial_hosts=hosts.to_dict())
+    _announce(console, sweep_dir, f"{plan.spec.method}, {plan.trial_count} trials, {workers} worker(s) x {threads} thread(s)",
+              storage or "journal")
     if workers == 0:
         console.print(f"sweep id: {sweep_dir.name}")
         console.print(f"sweep folder: {sweep_dir}")
         console.print(f"no workers started: add them with nnlab sweep --join {sweep_dir.name} --storage ...")
         return
-    code = driver.drive(sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
-                        backend=backend, console=console, command=command)
+    _drive(console, sweep_dir, storage or "journal", workers=workers, threads=threads, device=device,
+           backend=backend, hosts=hosts, command=command)
+
+
+def _host_settings(given: dict, recorded: dict):
+    """The trial-host settings: the options given, else what sweep.yaml recorded when the sweep was made."""
+    from nnlab.sweeps.worker import HostSettings
+
+    settings = {**(recorded.get("trial_hosts") or {}), **{k: v for k, v in given.items() if v is not None}}
+    return HostSettings(**{k: v for k, v in settings.items() if k in HostSettings.__dataclass_fields__})
+
+
+def _drive(console, sweep_dir: Path, storage: str, **settings) -> None:
+    """Run the sweep's workers to the end; on Ctrl-C, say how to finish it."""
+    from nnlab.sweeps import driver
+
+    try:
+        code = driver.drive(sweep_dir, storage, console=console, **settings)
+    except KeyboardInterrupt:
+        console.print(f"sweep {sweep_dir.name} stopped; finish it with: nnlab sweep --resume {sweep_dir.name}")
+        raise
     _finish(console, sweep_dir, code)
 
 
-def _announce(console, sweep_dir: Path, what: str) -> None:
+def _announce(console, sweep_dir: Path, what: str, storage: str) -> None:
+    from nnlab.sweeps.dashboards import optuna_dashboard_hint
+
     console.print(f"sweep {sweep_dir.name}: {what}")
     console.print(f"trial logs: {sweep_dir / 'logs'}")
+    console.print(optuna_dashboard_hint(sweep_dir, storage), markup=False)
 
 
 def _finish(console, sweep_dir: Path, code: int) -> None:
-    from nnlab.sweeps.report import print_sweep, write_sweep_plots
     from nnlab.sweeps.aggregate import read_sweep
+    from nnlab.sweeps.dashboards import write_hparams_line
+    from nnlab.sweeps.report import print_sweep, write_sweep_plots
 
     write_sweep_plots(sweep_dir)
+    console.print(write_hparams_line(sweep_dir), markup=False)
     summary = read_sweep(sweep_dir)
     print_sweep(summary, console)
     if code:
@@ -153,9 +189,14 @@ def _dry_run(console, plan, device: str, backend: str | None) -> None:
 
     console.print(f"sweep {plan.name}: {plan.spec.method}, metric {plan.spec.metric.name} ({plan.spec.metric.goal}), "
                   f"{plan.spec.repeats} seed(s) per point")
+    fixed = plan.fixed()
+    if fixed:
+        console.print("every trial: " + " ".join(f"{k}={json.dumps(v)}" for k, v in fixed.items()), markup=False)
     if plan.spec.method == "bayes":
         console.print(f"{plan.spec.run_cap} points sampled by TPE from:")
         for path, p in plan.spec.parameters.items():
+            if p.kind == "constant":  # shown under "every trial"
+                continue
             console.print(f"  {path}: {p.kind} {json.dumps(p.corners())}")
         return
     counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device, backend_name=backend)

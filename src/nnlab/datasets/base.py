@@ -281,7 +281,7 @@ def data_places(name: str, path: str | None) -> list[Path]:
     """Where to look for dataset `name`, in order: folders, or the file a config's `path:` names."""
     places = []
     if os.environ.get("NNLAB_DATA_DIR"):
-        places.append(Path(os.environ["NNLAB_DATA_DIR"]) / name)
+        places.append(Path(os.environ["NNLAB_DATA_DIR"]).expanduser() / name)  # "~/course/datasets" quoted too
     if path:
         places.append(Path(path).expanduser())
     places.append(Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets")
@@ -301,8 +301,9 @@ def keras_download(name: str) -> tuple[dict[str, np.ndarray] | None, str]:
     """`keras.datasets.<name>.load_data()` as the four arrays, or None and why it failed (the end of a
     not-found message: offline machines say so)."""
     try:
-        import keras
+        from nnlab.training.backend import import_keras
 
+        keras = import_keras()  # quietly: no TensorFlow C++ lines
         (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data()
     except Exception as exc:  # noqa: BLE001  (whatever went wrong, the not-found message says it)
         return None, download_failure(exc)

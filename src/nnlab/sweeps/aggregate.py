@@ -203,21 +203,6 @@ def read_metric(run_dir: Path | None, metric: str) -> tuple[float | None, str | 
     return float(value), None
 
 
-_RUN_LINE = re.compile(r"^run (\S+): (training|resuming)")
-
-
-def run_dir_from_log(log_path: Path, runs_dir: Path) -> Path | None:
-    """The run folder a trial's `nnlab train` log names ("run <id>: training ..."), once it says so."""
-    try:
-        with Path(log_path).open(errors="replace") as f:
-            for line in f:
-                match = _RUN_LINE.match(line)
-                if match:
-                    return Path(runs_dir) / match.group(1)
-    except OSError:
-        pass
-    return None
-
 
 MASK = "***"
 
@@ -283,6 +268,14 @@ class SweepSummary:
     @property
     def swept(self) -> list[str]:
         return [p for p, s in (self.spec.get("parameters") or {}).items() if "value" not in s]
+
+    @property
+    def fixed(self) -> list[str]:
+        """`path=value` for what every trial shares that the sweep set: its constants (as the command line left
+        them), then the command line's other overrides of the base (sweep.yaml `overrides`)."""
+        parameters = self.spec.get("parameters") or {}
+        shown = [f"{p}={json.dumps(s['value'])}" for p, s in parameters.items() if "value" in s]
+        return shown + [str(w) for w in self.spec.get("overrides") or [] if str(w).partition("=")[0] not in parameters]
 
     def counts(self) -> dict[str, int]:
         return {status: sum(r.get("status") == status for r in self.rows) for status in TRIAL_STATUSES}

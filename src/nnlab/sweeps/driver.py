@@ -3,6 +3,7 @@ and the sweep's state at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -14,23 +15,26 @@ from pathlib import Path
 from nnlab.errors import NnlabError
 from nnlab.sweeps import aggregate
 from nnlab.sweeps import study as studies
-from nnlab.sweeps.worker import STORAGE_ENV, ignore_signals, die_with_parent
+from nnlab.sweeps.worker import STORAGE_ENV, HostSettings, ignore_signals, die_with_parent
 
 
 def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, device: str = "auto",
-          backend: str | None = None, console=None, command: list[str] | None = None) -> int:
+          backend: str | None = None, hosts: HostSettings = HostSettings(), console=None,
+          command: list[str] | None = None) -> int:
     """Run `workers` worker processes until the study is done; return the sweep's exit code (0, 1 or 130)."""
     study = studies.load(storage_url, sweep_dir)
     study.check_folder(sweep_dir)  # before anything runs: edited files are refused, never mixed in
     aggregate.write_state(sweep_dir, "running", pid=os.getpid(), host=aggregate.host(), workers=workers,
-                          threads=threads, started_at=time.time(), finished_at=None, command=command)
+                          threads=threads, trial_hosts=hosts.to_dict(), started_at=time.time(), finished_at=None,
+                          command=command)
     logs = sweep_dir / aggregate.LOGS
     logs.mkdir(exist_ok=True)
     procs = []
     for i in range(workers):
         worker = f"w{i}-{secrets.token_hex(6)}"  # unique in any machine or PID namespace; recorded on its trials
         cmd = [sys.executable, "-m", "nnlab.sweeps.worker", str(sweep_dir), "--threads", str(threads),
-               "--worker", worker, "--device", device]
+               "--worker", worker, "--device", device, "--host-trials", str(hosts.max_trials),
+               "--host-memory", f"{hosts.max_rss_mb:g}", *(["--isolate"] if hosts.isolate else [])]
         if backend:
             cmd += ["--backend", backend]
         with (logs / f"{worker}.log").open("ab") as log:
@@ -41,9 +45,15 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
     status = "interrupted"
     try:
         last, shown_at = None, 0.0
+        seen = {(r["trial"], r["seed"]) for r in study.rows() if r["status"] in FINISHED}  # before this drive
         while any(p.poll() is None for p in procs):
             time.sleep(1.0)
-            line = progress_line(study, started)
+            rows = study.rows()
+            for row in rows:
+                if row["status"] in FINISHED and (row["trial"], row["seed"]) not in seen:
+                    seen.add((row["trial"], row["seed"]))
+                    _say(console, trial_line(row, study.spec))
+            line = progress_line(study, started, workers=workers, rows=rows)
             counts = line.split(";")[0]
             if counts != last or time.time() - shown_at >= 30:  # on every change, else twice a minute
                 _say(console, line)
@@ -95,8 +105,26 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
     return 1 if failed or left else 0
 
 
-def progress_line(study, started: float) -> str:
-    rows = study.rows()
+FINISHED = ("completed", "pruned", "failed", "skipped")
+
+
+def trial_line(row: dict, spec) -> str:
+    """One finished trial: `trial 3 (point 1, seed 0) completed val_loss=0.1234 in 2.5s  model.hidden=[8]`."""
+    metric = spec.metric.name
+    value = row.get(metric)
+    shown = f" {metric}={value:.4f}" if isinstance(value, float) else ""
+    took = f" in {row['duration_s']:.1f}s" if isinstance(row.get("duration_s"), (int, float)) else ""
+    params = "  ".join(f"{k}={json.dumps(row[k])}" for k in spec.parameters if k in row and
+                       spec.parameters[k].kind != "constant")
+    reason = f": {row['reason']}" if row["status"] in ("failed", "pruned") and row.get("reason") else ""
+    return (f"trial {row['trial']} (point {row['point']}, seed {row['seed']}) {row['status']}{shown}{took}"
+            f"{reason}" + (f"  {params}" if params else ""))
+
+
+def progress_line(study, started: float, *, workers: int = 1, rows: list[dict] | None = None) -> str:
+    """The totals; the ETA is the trials left times the median duration of the trials finished so far,
+    shared among the workers (steady: one slow start or a burst of finishes does not swing it)."""
+    rows = study.rows() if rows is None else rows
     counts = {s: sum(r["status"] == s for r in rows) for s in aggregate.TRIAL_STATUSES}
     done = counts["completed"] + counts["pruned"] + counts["failed"] + counts["skipped"]
     metric = study.spec.metric.name
@@ -104,7 +132,12 @@ def progress_line(study, started: float) -> str:
     best = (max if study.spec.metric.goal == "maximize" else min)(values) if values else None
     elapsed = time.time() - started
     left = counts["waiting"] + counts["running"]
-    eta = f", ETA {_clock(elapsed / done * left)}" if done and left else ""
+    durations = sorted(r["duration_s"] for r in rows if r["status"] in ("completed", "pruned", "failed")
+                       and isinstance(r.get("duration_s"), (int, float)))
+    eta = ""
+    if durations and left:
+        median = durations[len(durations) // 2]
+        eta = f", ETA {_clock(median * left / max(1, min(workers, left)))}"
     best_text = f", best {metric} {best:.4f}" if best is not None else ""
     skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
     return (f"trials: {done} done ({counts['failed']} failed, {counts['pruned']} pruned{skipped}), "
@@ -125,4 +158,4 @@ def _say(console, line: str) -> None:
         console.file.flush()  # a log file sees each line as it happens
 
 
-__all__ = ["drive", "progress_line"]
+__all__ = ["drive", "progress_line", "trial_line"]

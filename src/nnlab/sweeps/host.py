@@ -4,12 +4,17 @@ so a trial's run folder is exactly what `nnlab train` writes.
 
 The worker and its host talk in typed messages, one JSON object per line, never in printed text:
 - worker -> host, on the host's stdin: `{"op": "train", "config_file", "overrides", "runs_dir", "command",
-  "log"}`, `{"op": "stop"}` (the pruner: stop the current trial after its epoch), `{"op": "exit"}`.
+  "log", "lock", "pruning", "resume"}` (`resume`: a run folder to continue instead); with `pruning`, after each epoch the host waits (a few seconds at most) for the
+  pruner's verdict `{"op": "go", "epoch": N}` or `{"op": "stop"}` (stop the trial after this epoch);
+  `{"op": "exit"}`.
 - host -> worker, on a pipe of its own (what trials print goes to the trial's log file): `ready` (pid,
   backend), `started` (run_id, run_dir), `epoch` (epoch, logs), `finished` (run_dir), `pruned` (run_dir,
   reason) or `failed` (run_dir or null, reason, error), then `idle` (rss_mb, cleanup_s) once it has cleaned up.
   A trial that kills its host (a segfault, `os._exit`, the kernel's out-of-memory killer, SIGKILL) sends
   nothing: the worker sees the pipe close and records how the process ended.
+
+While it trains a trial the host holds an flock on the trial's `lock` file (its sign of life, whatever its
+worker is doing) and writes the run's id into it once the run folder exists (`trial_run_id` reads it back).
 
 Between trials the host clears Keras's session and collects garbage; the worker replaces it after
 `max_trials` trials, when its resident memory passed `max_rss_mb`, and whenever it died. Each trial seeds its
@@ -36,6 +41,7 @@ MAX_RSS_MB = 4096  # a host whose resident memory passed this after a trial is r
 READY_TIMEOUT_S = 300.0  # importing Keras and its backend on a loaded machine
 _CLOSED, _SILENT = object(), object()  # what `TrialHost._next` returns when no message came
 MAX_MESSAGE_BYTES = 1 << 20  # one message line is far smaller
+VERDICT_WAIT_S = 10.0  # how long a trial waits after an epoch for the pruner's verdict before it trains on
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -129,14 +135,19 @@ class TrialHost:
                 self.last_cleanup_s = float(message.get("cleanup_s", 0.0))
 
     def train(self, config_file: str | Path, overrides: list[str], *, runs_dir: str | Path, log: str | Path,
-              command: list[str] | None = None, tick_s: float | None = None) -> Iterator[dict[str, Any]]:
+              command: list[str] | None = None, lock: str | Path | None = None, pruning: bool = False,
+              resume: str | Path | None = None, tick_s: float | None = None) -> Iterator[dict[str, Any]]:
         """Send one trial; yield the host's messages (`started`, `epoch` ..., then `finished`, `pruned` or
         `failed`), and `{"event": "tick"}` after each `tick_s` seconds without one (the worker's moment to beat
         its heartbeat, or to judge the trial hung and `kill` the host). If the host dies meanwhile, the last
-        message is `{"event": "died", "reason": ..., "returncode": ...}`."""
+        message is `{"event": "died", "reason": ..., "returncode": ...}`. With `pruning`, answer each `epoch`
+        with `verdict`. With `resume` (a run folder), that run continues from its checkpoint instead (the
+        trial a Ctrl-C cut off); `config_file` and `overrides` are then not used."""
         self._wait_idle()
         self._send({"op": "train", "config_file": str(config_file), "overrides": list(overrides),
-                    "runs_dir": str(runs_dir), "log": str(log), "command": command})
+                    "runs_dir": str(runs_dir), "log": str(log), "command": command,
+                    "lock": str(lock) if lock else None, "pruning": pruning,
+                    "resume": str(resume) if resume else None})
         self.trials += 1
         self._cleaning = True  # until the host's `idle` after this trial
         while True:
@@ -157,6 +168,17 @@ class TrialHost:
     def stop_trial(self) -> None:
         """Ask the host to stop the current trial after the epoch it is in (it is then recorded `pruned`)."""
         self._send({"op": "stop"})
+
+    def verdict(self, epoch: int, *, stop: bool) -> None:
+        """The pruner's answer to an `epoch` message of a trial sent with `pruning`: train on, or stop here."""
+        self._send({"op": "stop"} if stop else {"op": "go", "epoch": epoch})
+
+    def terminate(self, grace_s: float = 30.0) -> HostEnded:
+        """Stop the host as Ctrl-C stops `nnlab train` (SIGTERM: its run is marked interrupted); kill it if it
+        is still there after `grace_s` seconds."""
+        if self.alive:
+            self.process.send_signal(signal.SIGTERM)
+        return self.kill(grace_s)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Let the host exit; kill it if it does not within `timeout_s`."""
@@ -227,7 +249,21 @@ class _Channel:
         self.out = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
         self.commands: queue.Queue = queue.Queue()
         self.stop = threading.Event()
+        self.pruning = False  # the current trial waits for a verdict after each epoch
+        self._verdicts = threading.Condition()
+        self._verdict_epoch = 0
         threading.Thread(target=self._read, daemon=True).start()
+
+    def start_trial(self, pruning: bool) -> None:
+        with self._verdicts:
+            self.stop.clear()
+            self.pruning, self._verdict_epoch = pruning, 0
+
+    def await_verdict(self, epoch: int, timeout_s: float = VERDICT_WAIT_S) -> None:
+        """Wait until the worker has judged `epoch` (or said stop); a worker that is slow to answer (its storage
+        is away, it is paused) only lets the trial train on, and its `stop` then ends a later epoch."""
+        with self._verdicts:
+            self._verdicts.wait_for(lambda: self._verdict_epoch >= epoch or self.stop.is_set(), timeout_s)
 
     def send(self, event: str, **fields: Any) -> None:
         self.out.write(json.dumps({"event": event, **fields}, default=str) + "\n")
@@ -241,8 +277,13 @@ class _Channel:
                 continue
             if not isinstance(command, dict):
                 continue
-            if command.get("op") == "stop":
-                self.stop.set()
+            if command.get("op") in ("stop", "go"):
+                with self._verdicts:
+                    if command["op"] == "stop":
+                        self.stop.set()
+                    elif isinstance(command.get("epoch"), int):
+                        self._verdict_epoch = max(self._verdict_epoch, command["epoch"])
+                    self._verdicts.notify_all()
             else:
                 self.commands.put(command)
         self.commands.put({"op": "exit"})  # the worker is gone
@@ -258,10 +299,15 @@ def _reporter(channel: _Channel):
     class Reporter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             channel.send("epoch", epoch=epoch + 1, logs={k: float(v) for k, v in (logs or {}).items()})
+            if channel.pruning:
+                channel.await_verdict(epoch + 1)
             if channel.stop.is_set():
                 raise RunPruned(f"pruned after epoch {epoch + 1}")
 
     return Reporter()
+
+
+_DATA: dict = {}  # the data of the host's last trial, reused by the next when its data section is the same
 
 
 def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name: str | None,
@@ -272,20 +318,28 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
     from nnlab.errors import RunPruned, first_line
 
     started: dict[str, Path] = {}
+    lock = _TrialLock(command.get("lock"))
 
     def on_start(run_dir: Path) -> None:
         started["run_dir"] = run_dir
+        lock.record(run_dir.name)
         channel.send("started", run_id=run_dir.name, run_dir=str(run_dir))
 
-    channel.stop.clear()
-    with open(command["log"], "a", encoding="utf-8") as log, _output_to(log):
+    channel.start_trial(bool(command.get("pruning")))
+    with lock, open(command["log"], "a", encoding="utf-8") as log, _output_to(log):
         try:
-            config = load_config(command["config_file"], command.get("overrides") or [])
-            run_dir = experiment.train_config(
-                config, source=command["config_file"], overrides=command.get("overrides") or [],
-                runs_dir=command["runs_dir"], device=device, backend=backend_name, threads=threads,
-                command=command.get("command"), stream=log, timer=Timer(startup=0.0), on_start=on_start,
-                callbacks=[_reporter(channel)])
+            if command.get("resume"):
+                run_dir = experiment.resume(
+                    command["resume"], runs_dir=command["runs_dir"], device=device, backend=backend_name,
+                    threads=threads, command=command.get("command"), stream=log, timer=Timer(startup=0.0),
+                    on_start=on_start, callbacks=[_reporter(channel)])
+            else:
+                config = load_config(command["config_file"], command.get("overrides") or [])
+                run_dir = experiment.train_config(
+                    config, source=command["config_file"], overrides=command.get("overrides") or [],
+                    runs_dir=command["runs_dir"], device=device, backend=backend_name, threads=threads,
+                    command=command.get("command"), stream=log, timer=Timer(startup=0.0), on_start=on_start,
+                    callbacks=[_reporter(channel)], data_cache=_DATA)
             channel.send("finished", run_dir=str(run_dir))
         except RunPruned as exc:
             channel.send("pruned", run_dir=str(started.get("run_dir")), reason=str(exc))
@@ -301,6 +355,42 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
     began = time.perf_counter()
     keras.backend.clear_session()
     channel.send("idle", rss_mb=round(rss_mb(), 1), cleanup_s=round(time.perf_counter() - began, 3))
+
+
+class _TrialLock:
+    """The trial's sign of life: an flock held while the host trains it, the run's id written inside."""
+
+    def __init__(self, path: str | None):
+        self.path, self.fd = path, -1
+
+    def __enter__(self):
+        import fcntl
+
+        if self.path:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def record(self, run_id: str) -> None:
+        if self.fd >= 0:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, json.dumps({"run_id": run_id}).encode(), 0)
+
+    def __exit__(self, *exc):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def trial_run_id(lock_path: Path) -> str | None:
+    """The run id a host wrote into a trial's lock file, or None (not started yet, or no such file)."""
+    try:
+        text = Path(lock_path).read_text(errors="replace")[:4096]
+        record = json.loads(text) if text.strip() else None
+    except (OSError, ValueError):
+        return None
+    run_id = record.get("run_id") if isinstance(record, dict) else None
+    return run_id if isinstance(run_id, str) and run_id and "/" not in run_id and run_id not in (".", "..") else None
 
 
 class _output_to:
@@ -348,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001
         channel.send("failed", run_dir=None, reason=first_line(exc), error=type(exc).__name__)
         return 2
+    import gc
+
+    import nnlab.experiment  # noqa: F401  (imported once here, not in the first trial)
+    import nnlab.training.fit  # noqa: F401
+
+    gc.freeze()  # what the imports made lives as long as the host: the collections after each trial skip it
     channel.send("ready", pid=os.getpid(), backend=name, rss_mb=round(rss_mb(), 1), time=time.time())
     while True:
         command = channel.commands.get()
@@ -360,4 +456,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # every file is closed and every message sent: skip the backend's slow teardown (Ctrl-C waits)

@@ -496,6 +496,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     overview = definition_table([
         ("sweep id", sweep.sweep_id), ("name", sweep.name), ("method", sweep.spec.get("method", "-")),
         ("metric", f"{sweep.metric} ({sweep.goal})"), ("repeats", sweep.spec.get("repeats", 1)),
+        ("every trial", " ".join(sweep.fixed) or "-"),
         ("trials", ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"),
         ("status", sweep.state.get("status", "-")), ("source", sweep.spec.get("source", "-")),
         ("workers x threads", f"{sweep.state.get('workers', '-')} x {sweep.state.get('threads', '-')}"),

@@ -235,6 +235,7 @@ class Sweep:
     source: str
     base: dict[str, Any]  # the validated base experiment, as config.yaml stores it
     points: list[dict[str, Any]] = field(default_factory=list)  # grid/random; empty for bayes
+    overrides: list[str] = field(default_factory=list)  # the command line's `key=value` words on the base
 
     @property
     def swept(self) -> list[str]:
@@ -267,11 +268,24 @@ class Sweep:
             raw["seed"] = seed
         return raw
 
+    def fixed(self) -> dict[str, Any]:
+        """What every trial shares that the sweep sets: the constants (as the command line left them), then the
+        command line's other words on the base."""
+        out = {p: s.value for p, s in self.spec.parameters.items() if s.kind == "constant"}
+        for word in self.overrides:
+            key, _, text = word.partition("=")
+            if key not in self.spec.parameters:
+                out[key] = parse_yaml(text) if text else None
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        """sweep.yaml: the spec as resolved (constants kept), plus the name and base file."""
+        """sweep.yaml: the spec as resolved (constants kept, as the command line left them), plus the name, the base
+        file and the command line's overrides of the base."""
         data = self.spec.model_dump(mode="json", exclude_none=True)
         data["parameters"] = {p: s.model_dump(mode="json", exclude_unset=True) for p, s in self.spec.parameters.items()}
         data["name"] = self.name
+        if self.overrides:
+            data["overrides"] = list(self.overrides)
         return data
 
 
@@ -303,6 +317,13 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
             raise ConfigError(f"{path}: parameters: expected a mapping of config paths to {{values: [...]}}")
         for key, values in swept.items():
             spec_raw["parameters"] = {**spec_raw["parameters"], key: {"values": values}}
+        for word in base_overrides:  # a plain word on a parameter of the file makes it that constant
+            key, _, text = word.partition("=")
+            if key in spec_raw["parameters"]:
+                try:
+                    spec_raw["parameters"] = {**spec_raw["parameters"], key: {"value": parse_yaml(text) if text else None}}
+                except yaml.YAMLError:
+                    pass  # apply_overrides below names the word
         spec = _validate_spec(spec_raw, str(path), repeats=repeats, method=method, run_cap=run_cap)
         if not spec.base:
             raise ConfigError(f"{path}: base: missing (required): the experiment file this sweep varies")
@@ -325,12 +346,29 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
     constants = {p: s.value for p, s in spec.parameters.items() if s.kind == "constant"}
     overridden = apply_overrides(base_raw, point_overrides(constants), source=source)
     overridden.update(apply_overrides(base_raw, base_overrides, source=str(base_path)))  # the command line wins
+    _record_what_runs(spec, base_raw, [word.partition("=")[0] for word in base_overrides])
     base = validate_config(base_raw, source=str(base_path), overridden=overridden).to_dict()
-    sweep = Sweep(spec=spec, name=name, source=source, base=base)
+    sweep = Sweep(spec=spec, name=name, source=source, base=base, overrides=list(base_overrides))
     check_metric(sweep)  # before the points: it needs no Keras
     sweep.points = expand(spec)
     validate_points(sweep)
     return sweep
+
+
+def _record_what_runs(spec: SweepSpec, base_raw: dict[str, Any], keys: list[str]) -> None:
+    """A constant that a command-line word changed (train.epochs=2 on `train.epochs: {value: 10}`, or on a section
+    holding it) records the value the trials train with, read back from the base; one the word removed is dropped."""
+    for path, parameter in list(spec.parameters.items()):
+        if parameter.kind != "constant" or not any(key == path or key.startswith(path + ".") or
+                                                  path.startswith(key + ".") for key in keys):
+            continue
+        node: Any = base_raw
+        for part in path.split("."):
+            node = node.get(part, _UNSET) if isinstance(node, dict) else _UNSET
+        if node is _UNSET:
+            del spec.parameters[path]
+        else:
+            spec.parameters[path] = ParameterSpec(value=copy.deepcopy(node))
 
 
 def _safe_name(stem: str) -> str:

@@ -367,7 +367,9 @@ class SweepStudy:
         done = [r for r in attrs.get("runs", []) if r.get("status") == "completed"]
         adopted = self._adopt(attrs, {r["seed"] for r in done}) if not already_failed else None
         done += [adopted] if adopted else []
-        keep.update(attempt=attrs.get("attempt", 1) + 1, retry_of=number, **({"runs": done} if done else {}))
+        cut = self._cut_off(attrs, {r["seed"] for r in done}) if not already_failed else None
+        keep.update(attempt=attrs.get("attempt", 1) + 1, retry_of=number, **({"runs": done} if done else {}),
+                    **({"resume": cut} if cut else {}))
         self.study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=frozen.params,
                                                        distributions=frozen.distributions, user_attrs=keep))
         return True
@@ -396,20 +398,38 @@ class SweepStudy:
                 "parameters": (meta.get("parameters") or {}).get("total"), "duration_s": meta.get("duration_s"),
                 "train_s": meta.get("duration_s")}
 
+    def _cut_off(self, attrs: dict[str, Any], done: set[int]) -> dict[str, Any] | None:
+        """The run the superseded attempt was training, when it was interrupted (Ctrl-C, SIGTERM): the next
+        attempt resumes it from its checkpoint (from the start when it made none) rather than leaving it
+        `interrupted` and training that seed in a new folder."""
+        run_dir = self._run_dir(attrs)
+        seed = attrs.get("current_seed")
+        if run_dir is None or seed in done or not (run_dir / runs.META).is_file() or runs.run_is_owned(run_dir):
+            return None
+        try:
+            status = runs.read_json(run_dir / runs.META).get("status")
+        except (NnlabError, OSError, ValueError):
+            return None
+        return {"seed": seed, "run_id": run_dir.name} if status == "interrupted" else None
+
     def _run_dir(self, attrs: dict[str, Any]) -> Path | None:
         if self.sweep_dir is None:
             return None
         runs_dir = self.sweep_dir.parent.parent
         run_id, log = attrs.get("current_run"), attrs.get("current_log")
-        run_dir = runs_dir / run_id if run_id else (
-            aggregate.run_dir_from_log(self.sweep_dir / aggregate.LOGS / log, runs_dir) if log else None)
+        if not run_id and log:  # the worker stopped before it recorded the run: its host wrote it in the lock file
+            from nnlab.sweeps.host import trial_run_id
+
+            run_id = trial_run_id((self.sweep_dir / aggregate.LOGS / log).with_suffix(".lock"))
+        run_dir = runs_dir / run_id if run_id else None
         return run_dir if run_dir is not None and run_dir.is_dir() else None
 
     def gone(self, trial, *, grace_s: float = GRACE_S, now: float | None = None) -> str | None:
         """Why the attempt `trial` has nobody working on it, or None while there is a sign of life.
 
-        Signs of life: its training process (it holds the attempt's lock file beside its log from its start,
-        then its run's lock; or wrote history.csv within the grace period) and its worker's lease (a heartbeat within the grace period). A worker's lease file in this
+        Signs of life: its training process (its trial host holds the attempt's lock file beside its log while it
+        trains it, and the run's lock; or wrote history.csv within the grace period) and its worker's lease (a
+        heartbeat within the grace period). A worker's lease file in this
         sweep folder that nobody holds means the worker is gone (the kernel drops the lock when a process dies,
         in any PID namespace); pids and host names are never compared.
         """
@@ -495,7 +515,8 @@ def load(storage_url: str, sweep_dir: Path, sweep_id: str | None = None) -> Swee
     return SweepStudy(storage, sweep_id, sweep_dir=sweep_dir)
 
 
-def create(sweep: Sweep, runs_dir: Path, storage_url: str, command: list[str]) -> Path:
+def create(sweep: Sweep, runs_dir: Path, storage_url: str, command: list[str],
+           trial_hosts: dict[str, Any] | None = None) -> Path:
     """Make the sweep folder and the study, enqueue every trial, mark the study ready; return the folder."""
     sweep_dir = runs.create_run_dir(aggregate.sweeps_dir(runs_dir), sweep.name)
     try:
@@ -508,7 +529,8 @@ def create(sweep: Sweep, runs_dir: Path, storage_url: str, command: list[str]) -
         raise
     runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**sweep.to_dict(), "source": sweep.source,
                                                              "storage": aggregate.masked_url(storage_url),
-                                                             "created": runs._iso(time.time()), "command": command}))
+                                                             "created": runs._iso(time.time()), "command": command,
+                                                             **({"trial_hosts": trial_hosts} if trial_hosts else {})}))
     runs.write_text(sweep_dir / aggregate.BASE, dump_yaml(sweep.base))
     study.set_user_attr("nnlab_spec", sweep.spec.model_dump(mode="json", exclude_unset=True))
     study.set_user_attr("nnlab_name", sweep.name)

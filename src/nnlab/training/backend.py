@@ -271,6 +271,14 @@ def _keras_without_sklearn():
         del sys.modules["sklearn"]
 
 
+def import_keras():
+    """`import keras` without TensorFlow's C++ start-up lines, as `configure` imports it: for a dataset's download,
+    which may run before any `configure` (`nnlab sweep` loads the base's data in its own process to check the metric)."""
+    with _quiet_stderr():
+        import keras
+    return keras
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """Silence the C++ log lines TensorFlow prints at import (TF_CPP_MIN_LOG_LEVEL no longer stops them)."""
