@@ -25,7 +25,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from nnlab import runs
-from nnlab.config import dump_yaml, read_yaml
+from nnlab.config import read_yaml
 from nnlab.errors import ConfigError, NnlabError, first_line
 from nnlab.sweeps import aggregate
 from nnlab.sweeps.spec import Sweep, SweepSpec
@@ -527,11 +527,10 @@ def create(sweep: Sweep, runs_dir: Path, storage_url: str, command: list[str],
 
         shutil.rmtree(sweep_dir, ignore_errors=True)
         raise
-    runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**sweep.to_dict(), "source": sweep.source,
-                                                             "storage": aggregate.masked_url(storage_url),
-                                                             "created": runs._iso(time.time()), "command": command,
-                                                             **({"trial_hosts": trial_hosts} if trial_hosts else {})}))
-    runs.write_text(sweep_dir / aggregate.BASE, dump_yaml(sweep.base))
+    aggregate.write_sweep_files(sweep_dir, {**sweep.to_dict(), "source": sweep.source,
+                                            "storage": aggregate.masked_url(storage_url), "created": runs.now_iso(),
+                                            "command": command, **({"trial_hosts": trial_hosts} if trial_hosts else {})},
+                                sweep.base)
     study.set_user_attr("nnlab_spec", sweep.spec.model_dump(mode="json", exclude_unset=True))
     study.set_user_attr("nnlab_name", sweep.name)
     study.set_user_attr("nnlab_base", sweep.base)
@@ -564,11 +563,10 @@ def attach(sweep_id: str, runs_dir: Path, storage_url: str, *, wait_s: float = 6
     if not (sweep_dir / aggregate.SWEEP).is_file():
         sweep_dir.mkdir(parents=True, exist_ok=True)
         spec = study.user_attrs["nnlab_spec"]
-        runs.write_text(sweep_dir / aggregate.SWEEP, dump_yaml({**spec, "name": study.user_attrs["nnlab_name"],
-                                                                 "source": study.user_attrs["nnlab_source"],
-                                                                 "storage": aggregate.masked_url(storage_url),
-                                                                 "joined": True}))
-        runs.write_text(sweep_dir / aggregate.BASE, dump_yaml(study.user_attrs["nnlab_base"]))
+        aggregate.write_sweep_files(sweep_dir, {**spec, "name": study.user_attrs["nnlab_name"],
+                                                "source": study.user_attrs["nnlab_source"],
+                                                "storage": aggregate.masked_url(storage_url), "joined": True},
+                                    study.user_attrs["nnlab_base"])
     return sweep_dir
 
 
