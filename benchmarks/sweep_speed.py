@@ -7,8 +7,8 @@ the run's own duration) against the run itself.
 Each round runs, per backend, the three sweeps back to back (the order reverses between rounds), so they see
 the same machine load; `uptime` is printed after each. Targets (issue 18): median fixed cost of a trial after
 each host's first <= 0.5 s; warm 1 worker <= 0.35x the isolated 1-worker wall (TensorFlow); warm 2 workers
-<= 0.6x warm 1 worker. The trials share one fresh NNLAB_CACHE_DIR, so on JAX the first trial compiles and
-the others find its programs compiled.
+<= 0.6x warm 1 worker. Each sweep has a fresh NNLAB_CACHE_DIR of its own, so on JAX each sweep compiles its
+models once (fresh processes find the programs in that cache; warm hosts also keep them in memory).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def run_sweep(folder: Path, mode: str, workers: int, epochs: int, backend: str) 
         "train": {"epochs": epochs, "batch_size": 32}, "output": {"plots": False}}))
     runs_dir = folder / f"runs-{mode}-{workers}w-{time.time_ns()}"
     env = {**os.environ, "NNLAB_RUNS_DIR": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "NNLAB_CACHE_DIR": str(folder / "cache")}
+           "NNLAB_CACHE_DIR": str(runs_dir.with_name(runs_dir.name + "-cache"))}
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "nnlab.cli.main", "sweep", str(config),
                              "model.hidden=[8],[16],[32],[64]", "--repeats", "4", "--workers", str(workers),

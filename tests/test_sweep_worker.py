@@ -30,7 +30,7 @@ class FakeStudy:
     def requeue_stale(self, **_):
         return 0
 
-    def claim(self):
+    def claim(self, after_point=None):
         return self.waiting.pop(0) if self.waiting else None
 
     def unfinished(self):
@@ -222,3 +222,21 @@ def test_a_worker_whose_lease_was_taken_stops_its_child_at_once(tmp_path, monkey
     # does from its start), not the trial record a worker writes when it records a result.
     assert meta["status"] == "interrupted" and not isinstance(meta.get("sweep"), dict)
     assert len(runs.read_history(run_dir)) < 1000
+
+
+def test_a_worker_claims_its_last_point_again_and_avoids_points_others_train(tmp_path):
+    """Warm hosts keep a model's compiled programs: a worker takes another seed of the point it trained last,
+    and a worker starting a new point takes one nobody trains, so two hosts never compile one model at once."""
+    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=1))
+    sweep_dir = studies.create(load_sweep(base, ["model.hidden=[4],[8],[16]"], repeats=2), tmp_path / "runs",
+                               "journal", ["test"])
+    mine, theirs = studies.load("journal", sweep_dir), studies.load("journal", sweep_dir)
+    first = mine.claim()
+    assert (first.index, first.attrs["point"]) == (0, 0)
+    other = theirs.claim()  # point 0 is being trained: the next point instead
+    assert other.attrs["point"] == 1
+    again = mine.claim(after_point=0)
+    assert again.attrs["point"] == 0 and again.index != first.index
+    third = theirs.claim(after_point=1)
+    assert third.attrs["point"] == 1
+    assert mine.claim(after_point=0).attrs["point"] == 2  # point 0 done, point 1 taken: the free one

@@ -280,10 +280,22 @@ class SweepStudy:
         return self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
 
     # -- claiming
-    def claim(self) -> Claim | None:
-        """Move one WAITING trial to RUNNING with the storage's compare-and-set; retries first. None if none left."""
+    def claim(self, after_point: int | None = None) -> Claim | None:
+        """Move one WAITING trial to RUNNING with the storage's compare-and-set; None if none is left.
+
+        Retries first; then another seed of `after_point` (the point the worker trained last: its warm host has
+        that model's programs compiled); then a point no other worker is training (so two hosts do not compile
+        the same model at once); then the lowest trial number. Which worker trains a trial never changes its
+        numbers."""
         waiting = self.trials((TrialState.WAITING,))
-        for trial in sorted(waiting, key=lambda t: ("retry_of" not in t.user_attrs, t.number)):
+        busy = {t.user_attrs.get("point") for t in self.trials((TrialState.RUNNING,))} - {after_point}
+
+        def order(t) -> tuple:
+            point = t.user_attrs.get("point")
+            return ("retry_of" not in t.user_attrs, point != after_point or after_point is None, point in busy,
+                    t.number)
+
+        for trial in sorted(waiting, key=order):
             trial_id = self._id(trial.number)
             try:
                 if self.storage.set_trial_state_values(trial_id, TrialState.RUNNING):

@@ -81,14 +81,16 @@ def claim_loop(ctx: WorkerContext, stream: TextIO) -> int:
     from nnlab.sweeps.study import write_tables
 
     study = ctx.study
+    last_point = None
     while True:
         study.requeue_stale()
-        claim = study.claim()
+        claim = study.claim(after_point=last_point)
         if claim is None:
             if not study.unfinished():
                 return 0
             time.sleep(2 * POLL_S)  # others are running: one of them may die and need a rerun
             continue
+        last_point = claim.attrs.get("point")
         try:
             run_trial(ctx, claim, stream)
         except KeyboardInterrupt:
