@@ -25,6 +25,7 @@ from nnlab.sweeps.spec import point_overrides
 from nnlab.sweeps.study import HEARTBEAT_S, LeaseLost
 
 POLL_S = 0.5
+TABLES_S = 10.0  # a worker rewrites trials.csv & co. at most this often (the driver writes them at the end)
 HANG_S = float(os.environ.get("NNLAB_SWEEP_HANG_S", "3600"))  # no epoch for this long: the trial is stopped, failed
 STORAGE_ENV = "NNLAB_SWEEP_STORAGE"  # the storage URL, password included: the environment is private to its user
 
@@ -81,7 +82,7 @@ def claim_loop(ctx: WorkerContext, stream: TextIO) -> int:
     from nnlab.sweeps.study import write_tables
 
     study = ctx.study
-    last_point = None
+    last_point, written = None, 0.0
     while True:
         study.requeue_stale()
         claim = study.claim(after_point=last_point)
@@ -98,8 +99,11 @@ def claim_loop(ctx: WorkerContext, stream: TextIO) -> int:
         except LeaseLost:  # declared stale (no sign of life in time) and re-enqueued by another process
             print(f"{ctx.worker}: trial {claim.index} attempt {claim.attempt} was re-enqueued by another process; "
                   "its training was stopped and nothing of it recorded; moving on", file=stream, flush=True)
+        if time.time() - written < TABLES_S:
+            continue
         try:
             write_tables(ctx.sweep_dir, study)
+            written = time.time()
         except OSError as exc:  # a full disk must not kill the worker; the parent writes the tables again
             print(f"{ctx.worker}: could not write the tables: {exc}", file=stream, flush=True)
 
