@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from conftest import tiny_digits_config, write_config
 from nnlab.keras_names import KINDS, keras_tables
