@@ -7,6 +7,7 @@ import io
 import os
 import shutil
 import struct
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +25,13 @@ NNLAB = [sys.executable, "-m", "nnlab.cli.main"]
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true",
                      help="rewrite tests/golden_runs.json for this backend (make golden) instead of comparing")
+
+
+def pytest_configure(config):
+    """A suite started in the background (`make test &`, nohup) inherits SIGINT ignored, and so would every
+    process it starts: the Ctrl-C tests need it delivered. (exec resets a caught signal to its default.)"""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
