@@ -132,8 +132,8 @@ def sweep(
 
     hosts = _host_settings(given_hosts, {})
     sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command, trial_hosts=hosts.to_dict())
-    _announce(console, sweep_dir, f"{plan.spec.method}, {plan.trial_count} trials, {workers} worker(s) x {threads} thread(s)",
-              storage or "journal")
+    _announce(console, sweep_dir, f"{plan.spec.method}, {plan.trial_count} trials, {workers} worker(s) x "
+              f"{threads} thread(s)", storage or "journal")
     if workers == 0:
         console.print(f"sweep id: {sweep_dir.name}")
         console.print(f"sweep folder: {sweep_dir}")

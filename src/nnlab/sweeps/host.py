@@ -4,9 +4,9 @@ so a trial's run folder is exactly what `nnlab train` writes.
 
 The worker and its host talk in typed messages, one JSON object per line, never in printed text:
 - worker -> host, on the host's stdin: `{"op": "train", "config_file", "overrides", "runs_dir", "command",
-  "log", "lock", "pruning", "resume"}` (`resume`: a run folder to continue instead); with `pruning`, after each epoch the host waits (a few seconds at most) for the
-  pruner's verdict `{"op": "go", "epoch": N}` or `{"op": "stop"}` (stop the trial after this epoch);
-  `{"op": "exit"}`.
+  "log", "lock", "pruning", "resume"}` (`resume`: a run folder to continue instead); with `pruning`, after
+  each epoch the host waits (a few seconds at most) for the pruner's verdict `{"op": "go", "epoch": N}` or
+  `{"op": "stop"}` (stop the trial after this epoch); `{"op": "exit"}`.
 - host -> worker, on a pipe of its own (what trials print goes to the trial's log file): `ready` (pid,
   backend), `started` (run_id, run_dir), `epoch` (epoch, logs), `finished` (run_dir), `pruned` (run_dir,
   reason) or `failed` (run_dir or null, reason, error), then `idle` (rss_mb, cleanup_s) once it has cleaned up.
@@ -342,7 +342,8 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
                     callbacks=[_reporter(channel)], data_cache=_DATA)
             channel.send("finished", run_dir=str(run_dir))
         except RunPruned as exc:
-            channel.send("pruned", run_dir=str(started.get("run_dir")), reason=str(exc))
+            run_dir = started.get("run_dir")
+            channel.send("pruned", run_dir=str(run_dir) if run_dir else None, reason=str(exc))
         except Exception as exc:  # noqa: BLE001  (every failure of a trial is the trial's, reported in one line)
             print(f"error: {first_line(exc)}", file=log, flush=True)
             run_dir = started.get("run_dir")

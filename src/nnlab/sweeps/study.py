@@ -364,7 +364,8 @@ class SweepStudy:
     def requeue(self, trial, reason: str, *, already_failed: bool = False) -> bool:
         """Mark `trial` (a FrozenTrial or Claim) failed with `reason` and enqueue its next attempt; False if
         another process won. The next attempt keeps the runs this one completed (recorded, or found finished in
-        its run folder: a worker stopped while its training child completed the run), so none trains twice."""
+        its run folder: a worker stopped while its host completed the run), so none trains twice, and resumes the
+        run a Ctrl-C cut off (`_take_over`)."""
         number = trial.number
         trial_id = self._id(number)
         if not already_failed:
@@ -377,52 +378,43 @@ class SweepStudy:
         attrs = frozen.user_attrs
         keep = {k: v for k, v in attrs.items() if k in ("index", "point", "seeds", "params")}
         done = [r for r in attrs.get("runs", []) if r.get("status") == "completed"]
-        adopted = self._adopt(attrs, {r["seed"] for r in done}) if not already_failed else None
+        adopted, cut = self._take_over(attrs, {r["seed"] for r in done}) if not already_failed else (None, None)
         done += [adopted] if adopted else []
-        cut = self._cut_off(attrs, {r["seed"] for r in done}) if not already_failed else None
         keep.update(attempt=attrs.get("attempt", 1) + 1, retry_of=number, **({"runs": done} if done else {}),
                     **({"resume": cut} if cut else {}))
         self.study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING, params=frozen.params,
                                                        distributions=frozen.distributions, user_attrs=keep))
         return True
 
-    def _adopt(self, attrs: dict[str, Any], done: set[int]) -> dict[str, Any] | None:
-        """The run the superseded attempt was training, when its folder is here and says completed."""
+    def _take_over(self, attrs: dict[str, Any], done: set[int]
+                   ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """What the next attempt takes over from the run the superseded attempt was training, when its folder is
+        here and nobody trains it any more: (the run's record, None) when it completed (adopted, not trained
+        again); (None, {seed, run_id}) when it was interrupted (Ctrl-C, SIGTERM: the next attempt resumes it in
+        its own folder, from its checkpoint or from the start, rather than leaving it `interrupted`)."""
         run_dir = self._run_dir(attrs)
         seed = attrs.get("current_seed")
         if run_dir is None or seed in done or not (run_dir / runs.META).is_file():
-            return None
+            return None, None
         try:
             with runs.claimed(run_dir):  # nobody trains it any more
                 meta = runs.read_json(run_dir / runs.META)
+                if meta.get("status") == "interrupted":
+                    return None, {"seed": seed, "run_id": run_dir.name}
                 if meta.get("status") != "completed":
-                    return None
+                    return None, None
                 value, reason = aggregate.read_metric(run_dir, self.spec.metric.name)
                 if reason is not None:
-                    return None
+                    return None, None
                 runs.update_meta(run_dir, sweep={"id": self.name, "trial": attrs.get("index"),
                                                  "point": attrs.get("point"), "attempt": attrs.get("attempt", 1),
                                                  "threads": attrs.get("threads"),
                                                  "worker": (attrs.get("worker") or {}).get("name"), "adopted": True})
         except (NnlabError, OSError, ValueError):
-            return None
+            return None, None
         return {"seed": seed, "run_id": run_dir.name, "status": "completed", "value": value, "reason": None,
                 "parameters": (meta.get("parameters") or {}).get("total"), "duration_s": meta.get("duration_s"),
-                "train_s": meta.get("duration_s")}
-
-    def _cut_off(self, attrs: dict[str, Any], done: set[int]) -> dict[str, Any] | None:
-        """The run the superseded attempt was training, when it was interrupted (Ctrl-C, SIGTERM): the next
-        attempt resumes it from its checkpoint (from the start when it made none) rather than leaving it
-        `interrupted` and training that seed in a new folder."""
-        run_dir = self._run_dir(attrs)
-        seed = attrs.get("current_seed")
-        if run_dir is None or seed in done or not (run_dir / runs.META).is_file() or runs.run_is_owned(run_dir):
-            return None
-        try:
-            status = runs.read_json(run_dir / runs.META).get("status")
-        except (NnlabError, OSError, ValueError):
-            return None
-        return {"seed": seed, "run_id": run_dir.name} if status == "interrupted" else None
+                "train_s": meta.get("duration_s")}, None
 
     def _run_dir(self, attrs: dict[str, Any]) -> Path | None:
         if self.sweep_dir is None:

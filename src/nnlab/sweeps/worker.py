@@ -170,15 +170,14 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
     print(f"{ctx.worker}: trial {index} seed {seed} {json.dumps(params)}" + (f" (resuming run {resume.name})"
                                                                           if resume else ""), file=stream, flush=True)
     ctx.study.set_attrs(claim, current_log=log_path.name)  # the host holds the lock beside it while it trains
-    trial = host.train(base, overrides, runs_dir=ctx.runs_dir, log=log_path, command=command, resume=resume,
-                       lock=log_path.with_suffix(".lock"), pruning=pruning, tick_s=POLL_S)
-    run_dir, outcome, last_value = _follow(ctx, claim, host, trial, pruning)
+    trial = dict(runs_dir=ctx.runs_dir, log=log_path, command=command, lock=log_path.with_suffix(".lock"),
+                 pruning=pruning, tick_s=POLL_S)
+    run_dir, outcome, last_value = _follow(ctx, claim, host, host.train(base, overrides, resume=resume, **trial),
+                                           pruning)
     if resume and run_dir is None and outcome.get("event") == "failed":  # not resumable: train the seed afresh
         print(f"{ctx.worker}: run {resume.name} could not be resumed ({outcome.get('reason')}); training "
               "the seed afresh", file=stream, flush=True)
-        trial = host.train(base, overrides, runs_dir=ctx.runs_dir, log=log_path, command=command,
-                           lock=log_path.with_suffix(".lock"), pruning=pruning, tick_s=POLL_S)
-        run_dir, outcome, last_value = _follow(ctx, claim, host, trial, pruning)
+        run_dir, outcome, last_value = _follow(ctx, claim, host, host.train(base, overrides, **trial), pruning)
     wall = time.time() - started
     result: dict[str, Any] = {"seed": seed, "run_id": run_dir.name if run_dir else None, "wall_s": round(wall, 3),
                               "value": None, "reason": None}
@@ -282,7 +281,7 @@ def ensure_host(ctx: WorkerContext, stream: TextIO) -> TrialHost:
 
 def _run_dir_of(outcome: dict[str, Any]) -> Path | None:
     run_dir = outcome.get("run_dir")
-    return Path(run_dir) if run_dir and run_dir != "None" else None
+    return Path(run_dir) if run_dir else None
 
 
 def studies_base_file(ctx: WorkerContext) -> Path:
@@ -308,14 +307,6 @@ def die_with_parent() -> None:
 def ignore_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------------------------------------
