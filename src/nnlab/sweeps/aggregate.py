@@ -205,13 +205,14 @@ def read_metric(run_dir: Path | None, metric: str) -> tuple[float | None, str | 
 
 
 MASK = "***"
+URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^\s?]*@")  # `user:secret@host`; group 1 is everything before the `:`
 
 
 def masked_url(text: str) -> str:
     """`text` with every password libpq accepts replaced by ***: `user:secret@host` (the secret may itself
     hold `@`: everything up to the last one before the query is masked), `?password=secret` / `&password=` and the
     `password=secret` of a keyword connection string. Storage URLs are written to files and shown in messages."""
-    text = re.sub(r"(://[^:/@\s]*):[^\s?]*@", rf"\1:{MASK}@", text)
+    text = URL_PASSWORD.sub(rf"\1:{MASK}@", text)
     return re.sub(r"(\bpassword\s*=\s*)('[^']*'|[^&\s]+)", rf"\1{MASK}", text, flags=re.IGNORECASE)
 
 

@@ -24,7 +24,7 @@ TENSORBOARD = "tensorboard"  # runs/sweeps/<id>/tensorboard/: one folder per tri
 def without_password(url: str) -> str:
     """The URL without any password (`user:pw@host` -> `user@host`, `password=` dropped from the query): a
     command we print may be pasted where `ps` shows it; libpq finds the password in PGPASSWORD or ~/.pgpass."""
-    url = re.sub(r"(://[^:/@\s]*):[^\s?]*@", r"\1@", url)
+    url = aggregate.URL_PASSWORD.sub(r"\1@", url)
     head, mark, query = url.partition("?")
     kept = [part for part in query.split("&") if part and not re.match(r"\s*password\s*=", part, re.IGNORECASE)]
     return head + (mark + "&".join(kept) if kept else "")
