@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 # The end-to-end tests (train, resume, evaluate, inspect, truncated BPTT, backends) run again on JAX.
 JAX_TESTS := tests/test_train.py tests/test_resume.py tests/test_evaluate.py tests/test_tbptt.py tests/test_backend.py tests/test_inspect_sequences.py \
-	tests/test_golden_runs.py tests/test_sweep_host.py
+	tests/test_golden_runs.py tests/test_sweep_host.py tests/test_fused.py
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n 2  # two workers: most of the time is TensorFlow starting in subprocesses

@@ -4,8 +4,10 @@ Usage (what `make bench` runs; real MNIST for the MNIST-56 cases):
     NNLAB_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/backends.py [--full] [--rounds 3]
         [--cases digits_mlp,pulse_gru,...] [--write benchmarks/RESULTS.md]
 
-Each round runs every case as `plain_keras.py` and as `nnlab train`, on TensorFlow and on JAX,
-each a fresh process, in an order that alternates from round to round; round r uses seed r
+Each round runs every case as `plain_keras.py` (Keras's default: one step per call), as `nnlab train` (its
+steps per call chosen by `train.steps_per_execution: auto`) and as `plain_keras.py` with the steps per call
+that nnlab chose (`fused`), on TensorFlow and on JAX, each a fresh process, in an order that alternates
+from round to round (a reversed round's fused run takes the previous round's choice); round r uses seed r
 (so the pulse GRU's rounds are its seeds). Per-epoch times drop each run's first epoch
 (tracing/compiling), which is reported on its own. nnlab's epoch times come from history.csv
 (an epoch's time includes any checkpoint written after the previous one), whole-process times
@@ -37,7 +39,10 @@ CASES = {
                       ["train.early_stopping=null"]),
     "mnist56_cnn": ("configs/mnist56_cnn.yaml", ["data.augment=null", "train.epochs=6"], ["data.augment=null"]),
     "mnist56_cnn_aug": ("configs/mnist56_cnn.yaml", ["train.epochs=6"], []),
+    "mnist_mlp32": ("configs/mnist_mlp.yaml", ["train.epochs=4"], []),
+    "mnist_mlp256": ("configs/mnist_mlp.yaml", ["model.hidden=[256]", "train.epochs=4"], ["model.hidden=[256]"]),
 }
+KINDS = ("plain", "nnlab", "fused")  # fused: plain Keras with the steps per call nnlab chose (its last run of the case)
 BACKENDS = ("tensorflow", "jax")
 
 
@@ -75,7 +80,7 @@ def run_nnlab(config: str, overrides: list[str], seed: int, backend: str, runs_d
     column = rows[0].index("time_s")
     metric = scores["accuracy"] if "accuracy" in scores else scores["loss"] / _variance(run_dir)
     return {"epochs": [float(r[column]) for r in rows[1:]], "process": wall, "metric": metric,
-            "phases": meta.get("timings_s", {})}
+            "phases": meta.get("timings_s", {}), "steps": meta["device"].get("steps_per_execution", 1)}
 
 
 def _variance(run_dir: Path) -> float:
@@ -101,11 +106,15 @@ def main(argv: list[str]) -> None:
             for case in cases:
                 config, quick, full = CASES[case]
                 overrides = full if args.full else quick
-                order = [(b, k) for b in BACKENDS for k in ("plain", "nnlab")]
+                order = [(b, k) for b in BACKENDS for k in KINDS]
                 order = order if r % 2 == 0 else order[::-1]
                 for backend, kind in order:
                     if kind == "plain":
                         res = run_plain(config, overrides, r, backend)
+                    elif kind == "fused":
+                        steps = results[(case, backend, "nnlab")][-1]["steps"]
+                        res = run_plain(config, [*overrides, f"train.steps_per_execution={steps}"], r, backend)
+                        res["steps"] = steps
                     else:
                         res = run_nnlab(config, overrides, r, backend, runs_dir)
                     results.setdefault((case, backend, kind), []).append(res)
@@ -113,7 +122,7 @@ def main(argv: list[str]) -> None:
                           f"epoch {statistics.median(res['epochs'][1:] or res['epochs']):.3f}s "
                           f"metric {res['metric']:.4f}", file=sys.stderr, flush=True)
                 done = [c for c in cases if all(len(results.get((c, b, k), [])) == r + 1
-                                                for b in BACKENDS for k in ("plain", "nnlab"))]
+                                                for b in BACKENDS for k in KINDS)]
                 text = table(results, done, args, load_before, os.getloadavg(), time.time() - began, rounds=r + 1)
                 if args.write:  # after every case, so a stopped benchmark still leaves what it measured
                     write(Path(args.write), text, args.full)
@@ -156,6 +165,11 @@ def table(results, cases, args, load_before, load_after, seconds, rounds) -> str
         "| process plain / nnlab s | nnlab/plain process | metric plain | metric nnlab |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    fused_lines = [
+        "", "Fused steps: nnlab's steps per call (`train.steps_per_execution: auto`, median of its runs' choices) "
+        "against plain Keras with one step per call and with nnlab's choice (per-epoch medians as above):", "",
+        "| case | backend | nnlab steps per call | plain 1 step s/epoch | plain fused s/epoch | nnlab s/epoch "
+        "| plain 1 step / nnlab (x faster) | nnlab / plain fused |", "|---|---|---|---|---|---|---|---|"]
     for case in cases:
         for backend in BACKENDS:
             plain, nn = results[(case, backend, "plain")], results[(case, backend, "nnlab")]
@@ -168,6 +182,11 @@ def table(results, cases, args, load_before, load_after, seconds, rounds) -> str
                 f"{_med([r['process'] for r in plain]):.1f} / {_med([r['process'] for r in nn]):.1f} | "
                 f"**{_med([r['process'] for r in nn]) / _med([r['process'] for r in plain]):.2f}** | "
                 f"{_med(pm):.4f} ({min(pm):.4f}-{max(pm):.4f}) | {_med(nm):.4f} ({min(nm):.4f}-{max(nm):.4f}) |")
+            fe = _epochs(results[(case, backend, "fused")])
+            fused_lines.append(
+                f"| {case} | {backend} | {_med([r['steps'] for r in nn]):.0f} | {_med(pe):.3f} | {_med(fe):.3f} | "
+                f"{_med(ne):.3f} | **{_med(pe) / _med(ne):.2f}x** | **{_med(ne) / _med(fe):.2f}** |")
+    lines += fused_lines
     lines += ["", "JAX against TensorFlow (ratios of medians; above 1 means JAX is faster). Process times: round 0 "
               "ran with JAX's compilation cache empty (cold), later rounds found the programs compiled (warm):", "",
               "| case | TF plain epoch / JAX nnlab epoch | TF nnlab process / JAX nnlab process, warm (rounds 1+) "

@@ -24,6 +24,18 @@ def test_progress_bar_draws_in_place_on_a_terminal_only():
     assert terminal.getvalue().endswith("\r\x1b[K") and log.getvalue() == ""
 
 
+def test_progress_bar_counts_no_step_past_the_epoch():
+    """With several steps per call Keras reports the call's last step, which may lie past a short last call."""
+    from nnlab.training.callbacks import ProgressBar
+
+    terminal = Terminal()
+    bar = ProgressBar(terminal)
+    bar.set_params({"epochs": 1, "steps": 13})
+    bar.on_epoch_begin(0)
+    bar.on_train_batch_end(14, {"loss": 0.5})
+    assert terminal.getvalue().startswith("\repoch 1/1 [====================] 13/13  loss 0.5000  ")
+
+
 def test_epoch_lines_fit_80_columns_and_the_eta_leaves_out_the_first_epoch():
     from nnlab.training.callbacks import EpochLogger
 

@@ -33,6 +33,7 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
     with timer("backend"):  # mostly the import of Keras and its backend
         device_info = backend.configure(device, backend=name, deterministic=config.train.deterministic,
                                         num_threads=threads)
+    from nnlab.training import fused
     from nnlab.training.compile import compile_model
 
     with in_file(source):
@@ -44,6 +45,7 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
         with timer("build"):
             model = models.build(config.model, dataset.spec)
             device_info["jit_compile"] = compile_model(model, config, dataset)
+            device_info.update(fused.choose(model, config, dataset))
     return config, device_info, dataset, model
 
 
@@ -162,6 +164,10 @@ def resume(run_ref: str, overrides: list[str] | tuple[str, ...] = (), *, runs_di
 
         with timer("build"):
             checkpoint_model, state = load_checkpoint(run_dir)
+        if checkpoint_model is not None:  # this process's steps per call, as for a fresh run
+            from nnlab.training import fused
+
+            fused.use(checkpoint_model, model.steps_per_execution, device_info["chosen_by"])
         model = checkpoint_model or model
         if runs.stopped_early(state) and config.train.epochs != planned:
             raise ConfigError(f"--resume {run_ref}: early stopping ended this run at epoch {done}; "

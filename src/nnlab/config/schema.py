@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from nnlab.errors import shown
 
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
 
@@ -149,8 +151,26 @@ class TrainConfig(_Strict):
     tensorboard: bool = Field(False, description="write TensorBoard logs into the run folder's tensorboard/")
     tbptt: TBPTTConfig | None = Field(None, description="truncated BPTT over windows (sequence targets, rnn model)")
     class_weight: Literal["balanced"] | None = Field(None, description="balanced: weight classes by n / (k * count)")
+    steps_per_execution: Literal["auto"] | int = Field(
+        "auto", description="training steps per call (Keras's steps_per_execution; the same numbers, faster for "
+                            "small models); auto: chosen from the model's measured step time")
     checkpoint_every: float = Field(10.0, ge=0, description="seconds between resume checkpoints (0: every epoch); "
                                                              "the last epoch is always checkpointed")
+
+
+    @field_validator("steps_per_execution", mode="before")
+    @classmethod
+    def _steps(cls, value: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value
+        raise ValueError(f"expected auto or a whole number >= 1 (got {shown(value)})")
+
+    @field_validator("steps_per_execution")
+    @classmethod
+    def _steps_fit_tbptt(cls, value: Any, info: ValidationInfo) -> Any:
+        if value not in ("auto", 1) and info.data.get("tbptt") is not None:
+            raise ValueError("truncated BPTT trains each batch window by window in its own loop (leave it auto)")
+        return value
 
 
 class OutputConfig(_Strict):

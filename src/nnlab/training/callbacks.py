@@ -246,7 +246,8 @@ class ProgressBar(keras.callbacks.Callback):
         if not self.enabled or now - self.drawn < 0.2:
             return
         self.drawn = now
-        steps, done = self.params.get("steps") or 0, batch + 1
+        steps = self.params.get("steps") or 0
+        done = min(batch + 1, steps) if steps else batch + 1  # a call of several steps may end past the epoch
         filled = min(20, 20 * done // steps) if steps else 0
         loss = (logs or {}).get("loss")
         text = (f"epoch {self.epoch + 1}/{self.params.get('epochs')} [{'=' * filled}{' ' * (20 - filled)}] "
