@@ -3,7 +3,8 @@
 Usage: KERAS_BACKEND=jax python benchmarks/plain_keras.py CONFIG SEED key=value ...
 
 CONFIG and the key=value overrides are the ones backends.py also gives `nnlab train`;
-`train.steps_per_execution=K` compiles with K steps per call (otherwise Keras's default, one). The data arrays and the layers come from nnlab's loader and builder (so both
+`train.steps_per_execution=K` compiles with K steps per call (otherwise Keras's default, one).
+The data arrays and the layers come from nnlab's loader and builder (so both
 sides train exactly the same thing); everything after that is plain Keras: compile, fit (or
 the truncated-BPTT window loop of seed 002), evaluate and predict on validation. Prints one
 JSON line: epoch_times (s, one epoch end to the next) and the validation metric (accuracy,
@@ -59,7 +60,8 @@ def run(config_path: str, seed: int, overrides: list[str]) -> dict:
         steps = -(-len(data.x_train) // train.batch_size)
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=train.epochs * steps)
     steps = train.steps_per_execution if isinstance(train.steps_per_execution, int) else 1  # Keras's default: 1
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric], steps_per_execution=steps)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric],
+                  steps_per_execution=steps)
     timer = EpochTimes()
     if train.tbptt is not None:
         val = fit_windows(model, config, data, timer)

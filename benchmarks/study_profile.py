@@ -54,7 +54,8 @@ def table(records: list[dict], title: str) -> list[str]:
     for r in records:
         by_point.setdefault(r["point"], []).append(r)
     lines = [f"**{title}**: {len(records)} trials; {records[0]['metric']} of the last epoch", "",
-             "| point | trials | steps per call | mean | std (as the sweep's summary) | " + " | ".join(f"{p} s" for p in PHASES)
+             "| point | trials | steps per call | mean | std (as the sweep's summary) | "
+             + " | ".join(f"{p} s" for p in PHASES)
              + " | fit s/epoch | trial wall s |", "|---|---|---|---|---|" + "---|" * (len(PHASES) + 2)]
     for point, rs in sorted(by_point.items()):
         values = [r["value"] for r in rs]

@@ -35,7 +35,8 @@ from nnlab.config import ComponentConfig  # noqa: E402
 def build(hidden: int, seed: int) -> keras.Model:
     keras.utils.set_random_seed(seed)
     return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                             keras.layers.Dense(hidden, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+                             keras.layers.Dense(hidden, activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
 
 
 def make_step(model: keras.Model, optimizer: keras.optimizers.Optimizer, x, y):

@@ -157,7 +157,6 @@ class TrainConfig(_Strict):
     checkpoint_every: float = Field(10.0, ge=0, description="seconds between resume checkpoints (0: every epoch); "
                                                              "the last epoch is always checkpointed")
 
-
     @field_validator("steps_per_execution", mode="before")
     @classmethod
     def _steps(cls, value: Any) -> Any:

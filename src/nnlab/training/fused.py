@@ -8,10 +8,11 @@ its compiled step, with the per-batch callbacks called once per K steps.
 K changes no number: every step runs the same compiled step on the batch and the state it would see one
 call at a time, so the history and the weights equal the one-step run's (tests/test_fused.py). (Compiling
 the K steps of a JAX call as one `lax.scan` would be faster still, but XLA then rounds some models' sums
-differently: benchmarks/RESULTS.md.) That is what lets `auto` choose K from a timing: the model's forward pass on one training batch is timed (after a warm-up call), a step is
-taken to cost three of those (forward and backward), and K is the number of steps that fill `CALL_S`
-seconds, at most `MAX_STEPS` and at most one epoch. A call of about 0.1 s keeps the progress bar and a
-Ctrl-C (noticed between calls) prompt; past a few dozen steps a call gains nothing more.
+differently: benchmarks/RESULTS.md, "Fused steps".) That is what lets `auto` choose K from a timing: the
+model's forward pass on one training batch is timed (after a call that compiles it), a step is taken to
+cost three of those (forward and backward), and K is the number of steps that fill `CALL_S` seconds, at
+most `MAX_STEPS` and at most one epoch. A call of about 0.1 s keeps the progress bar and a Ctrl-C (noticed
+between calls) prompt.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from nnlab.datasets.base import Dataset
 from nnlab.training.compile import steps_per_epoch
 
 CALL_S = 0.1  # auto: steps per call so that a call takes about this long
-MAX_STEPS = 64  # auto: no more steps per call than this (measured: 8 -> 64 gains little, 64 -> more nothing)
+MAX_STEPS = 64  # auto: at most this many (the MNIST MLP's epoch: 8 steps per call -> 64 gains 0-25%, issue 19)
 _TIMED: dict[tuple, float] = {}  # step seconds measured in this process, per model shape (a sweep's host reuses them)
 
 
