@@ -14,7 +14,7 @@ from nnlab.datasets.base import Dataset
 from nnlab.errors import RunDamagedError, RunFailedError
 from nnlab.models.base import has_frame_head
 from nnlab.runs import read_checkpoint, read_history, stopped_early
-from nnlab.training import backend
+from nnlab.training import backend, fused
 from nnlab.training.callbacks import (
     EpochLogger,
     NormalizedError,
@@ -74,6 +74,7 @@ def fit(model: keras.Model, config: ExperimentConfig, dataset: Dataset, run_dir:
     elif initial_epoch < train.epochs:
         with noticed_signals():
             _fit(model, config, dataset, loss, callbacks, initial_epoch)
+    fused.after_training(model)
     if history and not all(math.isfinite(v) for v in history[-1].values()):
         raise RunFailedError(f"the loss became NaN or infinite in epoch {history[-1]['epoch']}")
     return history, checkpoint.seconds
