@@ -7,6 +7,7 @@ import pytest
 
 from nnlab.datasets import DATASETS, addition, base
 from nnlab.datasets.mnist import load_mnist, load_mnist56, read_idx
+from nnlab.datasets.pulse import load_pulse
 from nnlab.errors import ConfigError, DataNotFoundError
 
 from conftest import make_digit_images, write_idx
@@ -186,3 +187,12 @@ def test_a_trial_host_reuses_data_only_when_loading_it_drew_no_random_numbers(mo
     cache.clear()
     drawn = datasets.load(config, cache)
     assert cache == {} and drawn.x_train.flags.writeable and datasets.load(config, cache) is not drawn
+
+
+def test_a_corrupt_generated_cache_is_made_again(tmp_path):
+    first = load_pulse(n_train=4, n_val=2, length=20, max_width=3, max_extra_gap=2)
+    (cache,) = (tmp_path / "cache").rglob("pulse-*.npz")
+    cache.write_bytes(cache.read_bytes()[:100])  # a kill while it was written, a full disk, an edit
+    again = load_pulse(n_train=4, n_val=2, length=20, max_width=3, max_extra_gap=2)
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+    assert np.load(cache)["x"].shape == (6, 20)  # rewritten whole
