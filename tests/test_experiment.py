@@ -1,5 +1,6 @@
 """experiment.py in process: the run folder train writes (readable by others, nothing left when stopped before
-meta.json, where it goes), resume's checks of what it continues, and training a run further.
+meta.json, where it goes), resume's checks of what it continues, training a run further, and the shipped image
+configs trained for an epoch on tiny real-format files.
 
 One tiny run is trained once (in-process) and copied into each test's runs folder.
 """
@@ -13,13 +14,15 @@ import os
 import shutil
 import stat
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from nnlab import experiment, runs
 from nnlab.cli.main import app
 
-from conftest import one_error_line, tiny_digits_config, write_config
+from conftest import CONFIGS, one_error_line, tiny_digits_config, write_config
+from vision_data import write_cifar_batches
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +137,43 @@ def test_a_run_stopped_before_meta_json_leaves_no_empty_folder(tmp_path, runs_di
         experiment.train(write_config(tmp_path / "t.yaml", tiny_digits_config(epochs=1)), runs_dir=runs_dir,
                          stream=io.StringIO())
     assert list(runs_dir.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped image configs, one epoch each on tiny files in the real formats.
+TINY = ["train.epochs=1", "output.plots=false"]
+CIFAR_BATCHES = [*TINY, "data.download=false", "data.allow_pickle=true"]  # the pickled batches need the opt-in
+
+
+@pytest.mark.parametrize("config", ["cifar10_cnn", "cifar10_cnn_bn", "cifar10_cnn12"])
+def test_cifar10_configs_train_one_epoch_on_tiny_pickle_batches(tmp_path, runs_dir, config):
+    write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=4, test=10)
+    run_dir = experiment.train(CONFIGS / f"{config}.yaml", CIFAR_BATCHES, runs_dir=runs_dir)
+    meta = runs.read_json(run_dir / runs.META)
+    assert meta["status"] == "completed" and meta["data"]["subset"] is True
+    scores = runs.read_json(run_dir / runs.METRICS)
+    assert 0 <= scores["val"]["accuracy"] <= 1 and np.isfinite(scores["val"]["log_loss"])
+    with open(run_dir / runs.CONFUSION) as f:
+        header = next(csv.reader(f))
+    assert header[1:4] == ["airplane", "automobile", "bird"]
+
+
+@pytest.mark.parametrize("config", ["mnist56_cnn", "mnist56_cnn_small", "mnist_cnn", "mnist_depth_sigmoid",
+                                    "mnist_depth_relu"])
+def test_mnist_configs_train_on_tiny_idx_files(mnist_idx, runs_dir, config):
+    run_dir = experiment.train(CONFIGS / f"{config}.yaml", [*TINY, "train.batch_size=64"], runs_dir=runs_dir)
+    assert runs.read_json(run_dir / runs.META)["status"] == "completed"
+
+
+@pytest.mark.parametrize("config", ["crt_cnn", "r3_cnn"])
+def test_shape_configs_train_on_generated_data_with_class_names(runs_dir, config):
+    run_dir = experiment.train(CONFIGS / f"{config}.yaml", [*TINY, "data.n_train=30", "data.n_val=15"],
+                               runs_dir=runs_dir)
+    meta = runs.read_json(run_dir / runs.META)
+    assert meta["data"]["source"] == "generated" and meta["data"]["generator"]["n_train"] == 30
+    with open(run_dir / runs.CONFUSION) as f:
+        rows = list(csv.reader(f))
+    names = ["circle", "rectangle", "triangle"] if config == "crt_cnn" else ["square", "horizontal", "vertical"]
+    assert rows[0][1:] == names and [row[0] for row in rows[1:]] == names
+    assert sum(int(v) for row in rows[1:] for v in row[1:]) == 15
+    assert set(runs.read_json(run_dir / runs.METRICS)["val"]) >= {"accuracy", "log_loss"}
