@@ -291,7 +291,8 @@ CASES = {
                             tstY=np.zeros((2, 6))), ["har.h5", "trX", "expected numbers"]),
     "patches h5 shape": (patches_h5, ["assign3_data1.h5", "(10, 16, 16, 3)", "(N, 3, 16, 16)"]),
     "truncated IDX": (damaged_mnist(truncate), ["train-images-idx3-ubyte.gz", "truncated IDX"]),
-    "empty IDX": (damaged_mnist(lambda p: p.write_bytes(gzip.compress(b""))), ["train-images-idx3-ubyte.gz", "not an IDX"]),
+    "empty IDX": (damaged_mnist(lambda p: p.write_bytes(gzip.compress(b""))),
+                  ["train-images-idx3-ubyte.gz", "not an IDX"]),
     "IDX that is not gzip": (damaged_mnist(lambda p: p.write_bytes(b"\x00\x00\x08\x03garbage")),
                              ["train-images-idx3-ubyte.gz", "not a readable IDX"]),
     "IDX claiming a huge shape": (
