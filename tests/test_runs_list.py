@@ -102,7 +102,8 @@ def test_runs_lists_the_others_when_one_meta_json_is_truncated(runs_dir):
 def test_runs_filters_sorts_limits_and_prints_json_and_csv(runs_dir):
     ids = []
     for i, (status, value) in enumerate([("completed", 0.5), ("failed", None), ("completed", 0.9)]):
-        run_dir = make_run(runs_dir, f"2020010{i + 1}-000000-{'other' if i == 1 else 'tiny'}-000{i}", "multiclass")
+        run_dir = make_run(runs_dir, f"2020010{i + 1}-000000-{'other' if i == 1 else 'tiny'}-000{i}", "multiclass",
+                           metric_shift=-0.5 if value is None else 0.0)  # metrics.json's val accuracy: 0.25
         meta = runs.read_json(run_dir / "meta.json")
         meta.update(status=status, name="other" if i == 1 else "tiny",
                     main_metric={"name": "val_accuracy", "value": value} if value else None)
