@@ -204,3 +204,11 @@ def copy_run(run_dir: Path, tmp_path: Path) -> Path:
     target = tmp_path / "runs" / run_dir.name
     shutil.copytree(run_dir, target)
     return target
+
+
+def one_error_line(result, code=2):
+    """The one `error: ...` line a CliRunner result printed, after checking the exit code."""
+    assert result.exit_code == code, (result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and len(lines[0]) < 400, result.stderr  # two tmp paths
+    return lines[0]

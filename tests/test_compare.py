@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import json
 
-from conftest import nnlab
+from typer.testing import CliRunner
+
+from conftest import nnlab, one_error_line
 from fake_runs import base_config, make_run
 from test_report import assert_offline, images
 
+from nnlab.cli.main import app
 from nnlab.reports.compare import MISSING, compare_runs, comparison_file_name
 from nnlab.reports.summary import flatten, read_run
 
@@ -108,6 +111,20 @@ def test_compare_needs_two_distinct_runs(runs_dir):
     assert result.stderr == f"error: nnlab compare: '{A}' and '20260102-030401' are the same run ({A})\n"
     result = nnlab("compare", A, "nosuchrun")
     assert (result.returncode, result.stderr) == (2, f"error: no run 'nosuchrun' in {runs_dir}\n")
+
+
+def test_compare_names_a_corrupt_history_csv(runs_dir):
+    a, b = make_run(runs_dir, A, "multiclass"), make_run(runs_dir, B, "multiclass")
+    (b / "history.csv").write_text((b / "history.csv").read_text() + "5,0.5,oops\n")
+    assert f"{b / 'history.csv'}" in one_error_line(CliRunner().invoke(app, ["compare", a.name, b.name]))
+
+
+def test_compare_out_refuses_to_overwrite_a_run_file(runs_dir):
+    a, b = make_run(runs_dir, A, "multiclass"), make_run(runs_dir, B, "multiclass")
+    history = (a / "history.csv").read_text()
+    line = one_error_line(CliRunner().invoke(app, ["compare", a.name, b.name, "--out", str(a / "history.csv")]))
+    assert f"is a file of run {A}" in line
+    assert (a / "history.csv").read_text() == history
 
 
 def test_flatten_and_differences_are_pure(runs_dir):

@@ -13,6 +13,7 @@ from conftest import copy_run, nnlab, pretend_interrupted
 from nnlab import runs
 from nnlab.cli.main import app
 from nnlab.reports.summary import read_evaluations
+from test_import_cost import probe
 
 
 def invoke(*args: str):
@@ -150,3 +151,12 @@ def test_evaluations_made_within_one_second_are_listed_oldest_first(tmp_path):
         os.utime(tmp_path / "evaluations" / name / "evaluation.json", ns=(written * 10**9, written * 10**9))
     assert [e.id for e in read_evaluations(tmp_path)] == [
         "20261126-101459-val-9999", "20261126-101500-val-ffff", "20261126-101500-val-0000"]
+
+
+def test_a_split_the_run_never_had_is_refused_before_keras_is_imported(trained_run):
+    run_dir = trained_run("mlp")
+    code, loaded, stderr = probe("evaluate", str(run_dir), "--split", "test")
+    assert loaded == ""  # what took 13 s: the model was loaded (and the data) before the split was looked for
+    assert code == "2"
+    assert stderr == (f"error: {run_dir / 'config.yaml'}: --split test: the digits data has no test split "
+                      "(it has train, val)\n")

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nnlab.cli.main import app
+from nnlab import datasets
 from nnlab.datasets import DATASETS, TASKS
 from nnlab.datasets.base import DatasetSpec
 from nnlab.errors import ConfigError
@@ -94,6 +95,7 @@ def test_dataset_loads(name, request):
     assert dataset.x_train.shape[1:] == tuple(dataset.spec.input_shape)
     assert dataset.meta.get("source") in ("real", "generated", "synthetic")
     assert dataset.task in TASKS
+    assert dataset.spec.image_format == datasets.image_format(name, params)  # declared without loading data
 
 
 @pytest.mark.parametrize("registry", [DATASETS, MODELS], ids=["datasets", "models"])

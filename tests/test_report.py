@@ -15,8 +15,11 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
-from conftest import nnlab, tiny_digits_config, write_config
+from typer.testing import CliRunner
+
+from conftest import nnlab, one_error_line, tiny_digits_config, write_config
 from fake_runs import CLASS_NAMES, TASKS, make_run, write_png
+from nnlab.cli.main import app
 
 IMG = re.compile(r'<img alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)">')
 CHROMIUM = Path("/usr/bin/chromium")
@@ -171,6 +174,29 @@ def test_report_unknown_run_is_one_error_line(runs_dir):
 def test_report_with_no_runs_is_one_error_line(runs_dir):
     result = nnlab("report", "latest")
     assert (result.returncode, result.stderr) == (2, f"error: no runs in {runs_dir}\n")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_report_names_a_corrupt_history_csv(runs_dir):
+    run_dir = make_run(runs_dir, run_id("multiclass"), "multiclass")
+    (run_dir / "history.csv").write_text((run_dir / "history.csv").read_text() + "5,0.5,oops\n")
+    assert f"{run_dir / 'history.csv'}: line 6" in one_error_line(invoke("report", run_dir.name))
+
+
+def test_report_on_a_read_only_run_folder_still_prints(runs_dir, monkeypatch):
+    run_dir = make_run(runs_dir, run_id("multiclass"), "multiclass")  # no plots yet: the report would draw them
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)  # every write in nnlab goes through runs.atomic_path
+    result = invoke("report", run_dir.name)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"note: cannot write into {run_dir} (Permission denied); terminal report only\n"
+    assert "val_accuracy" in result.stdout and not (run_dir / "report.html").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,19 @@
-"""`nnlab runs` with sweeps: each sweep one line, its trial runs folded under it unless asked for."""
+"""`nnlab runs` (cli/runs.py): the table newest first, a damaged meta.json listed not fatal, filters, sorting, JSON
+and CSV for scripts, --rm, a closed pipe; with sweeps, each sweep one line, its trial runs folded under it unless
+asked for. Every run here is a fake run folder (tests/fake_runs.py): listing needs no training."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
 from typer.testing import CliRunner
 
-from conftest import nnlab
+from conftest import nnlab, one_error_line
 from fake_runs import make_run, make_sweep
 from nnlab import runs
 from nnlab.cli.main import app
@@ -72,3 +81,67 @@ def test_runs_lists_runs_newest_first(runs_dir):
     assert lines[0].split() == ["id", "name", "status", "epochs", "main", "metric", "duration"]
     assert [line.split()[0] for line in lines[1:]] == [newest, oldest]
     assert all(line.split()[1:5] == ["tiny", "completed", "4", "val_accuracy"] for line in lines[1:])
+
+
+def test_runs_lists_the_others_when_one_meta_json_is_truncated(runs_dir):
+    good = make_run(runs_dir, "20200101-000000-tiny-aaaa", "multiclass")
+    bad = make_run(runs_dir, "20200101-000001-tiny-bbbb", "multiclass")
+    (bad / "meta.json").write_text((bad / "meta.json").read_text()[:40])
+    empty = runs_dir / "20200101-000002-tiny-cccc"  # a process stopped before it wrote meta.json
+    empty.mkdir()
+    result = invoke("runs")
+    assert result.exit_code == 0, result.stderr
+    table = result.stdout.splitlines()
+    assert [line.split()[:4] for line in table[1:]] == [[empty.name, "?", "unreadable", "-"],
+                                                        [bad.name, "?", "unreadable", "-"],
+                                                        [good.name, "tiny", "completed", "4"]]
+    assert f"{bad / 'meta.json'}: not valid JSON" in result.stderr
+    assert f"{empty / 'meta.json'}: missing" in result.stderr
+
+
+def test_runs_filters_sorts_limits_and_prints_json_and_csv(runs_dir):
+    ids = []
+    for i, (status, value) in enumerate([("completed", 0.5), ("failed", None), ("completed", 0.9)]):
+        run_dir = make_run(runs_dir, f"2020010{i + 1}-000000-{'other' if i == 1 else 'tiny'}-000{i}", "multiclass",
+                           metric_shift=-0.5 if value is None else 0.0)  # metrics.json's val accuracy: 0.25
+        meta = runs.read_json(run_dir / "meta.json")
+        meta.update(status=status, name="other" if i == 1 else "tiny",
+                    main_metric={"name": "val_accuracy", "value": value} if value else None)
+        runs.write_json(run_dir / "meta.json", meta)
+        ids.append(run_dir.name)
+    rows = json.loads(invoke("runs", "--json").stdout)
+    assert [r["id"] for r in rows] == ids[::-1]  # newest first
+    assert rows[0] | {"created": None, "duration_s": None} == {
+        "id": ids[2], "name": "tiny", "status": "completed", "epochs": 4, "epochs_planned": 4, "metric": "val_accuracy",
+        "value": 0.9, "duration_s": None, "created": None, "sweep": None}
+    assert [r["id"] for r in json.loads(invoke("runs", "--json", "--status", "failed").stdout)] == [ids[1]]
+    assert [r["id"] for r in json.loads(invoke("runs", "--json", "--name", "tin*").stdout)] == [ids[2], ids[0]]
+    by_metric = json.loads(invoke("runs", "--json", "--sort", "val_accuracy", "--limit", "2").stdout)
+    assert [r["value"] for r in by_metric] == [0.9, 0.5]
+    table = list(csv.reader(io.StringIO(invoke("runs", "--csv", "--sort", "name").stdout)))
+    assert table[0][:3] == ["id", "name", "status"] and [r[1] for r in table[1:]] == ["other", "tiny", "tiny"]
+    assert "unknown status 'done'" in one_error_line(invoke("runs", "--status", "done"))
+
+
+def test_runs_rm_asks_unless_yes_and_keeps_the_rest(runs_dir):
+    keep = make_run(runs_dir, "20200101-000000-tiny-aaaa", "multiclass")
+    gone = make_run(runs_dir, "20200102-000000-tiny-bbbb", "multiclass")
+    meta = runs.read_json(gone / "meta.json")
+    runs.write_json(gone / "meta.json", {**meta, "status": "failed"})
+    assert "add --yes" in one_error_line(invoke("runs", "--status", "failed", "--rm"))
+    assert gone.exists()
+    result = invoke("runs", "--status", "failed", "--rm", "--yes")
+    assert result.exit_code == 0 and "deleted 1 run folder(s)" in result.stdout
+    assert not gone.exists() and keep.exists()
+
+
+def test_runs_piped_into_head_exits_quietly(runs_dir):
+    meta = json.dumps({"status": "completed", "name": "tiny", "epochs_done": 3, "duration_s": 1.0,
+                       "main_metric": {"name": "val_accuracy", "value": 0.5}})
+    for i in range(1500):  # more than a pipe's 64 KiB buffer, so the writer does meet the closed pipe
+        folder = runs_dir / f"20200101-{i:06d}-tiny-{i % 65536:04x}"
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text(meta)
+    result = subprocess.run(f"{sys.executable} -m nnlab.cli.main runs | head -1", shell=True, capture_output=True,
+                            text=True, env={**os.environ, "COLUMNS": "200"}, timeout=60)
+    assert result.stdout.startswith("id ") and result.stderr == ""

@@ -8,13 +8,13 @@ What each part owns (tests/test_imports.py checks that this list names every par
   config/         experiment files: reading YAML (yaml_io), the schema (schema), loading with overrides (loading)
   keras_names.py  the names Keras accepts (activations, initializers, losses, metrics), checked without Keras
   metrics.py      task metrics as numpy functions, each task's main metric, which way a metric improves
-  datasets/       loaders by name: arrays, task, class names and how images are prepared (DatasetSpec)
+  datasets/       loaders by name: arrays, task, class names (DatasetSpec); how images are prepared, known from params
   models/         model builders by name, from a DatasetSpec
   training/       backends (backend), compiling (compile), fitting (fit, tbptt, callbacks), scoring (scoring)
-  experiment.py   one training run, from a config file (or a stopped run) to a finished run folder
+  experiment.py   one training run, from a config file (or a stopped run) to a finished run folder; prepare (no folder)
   trained/        using a trained run: opening it (run), then evaluate, predict, export and inspect/
   reports/        reading run files (summary, compare), plots, the terminal view, HTML pages (html, *_page)
-  sweeps/         sweep files (spec), the Optuna study, workers and trial hosts, aggregation, sweep reports
+  sweeps/         sweep files (spec), the Optuna study, workers, trial hosts, aggregation, reports; nnlab sweep's steps
   cli/            the Typer app (main) and one thin module per command
 """
 

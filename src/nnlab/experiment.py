@@ -49,6 +49,16 @@ def _prepare(config: ExperimentConfig, source: str, device: str, backend_name: s
     return config, device_info, dataset, model
 
 
+def prepare(config: ExperimentConfig, *, source: str, device: str = "auto", backend: str | None = None,
+            threads: int | None = None, data_cache: dict | None = None):
+    """What a run does before its run folder exists, and nothing more: the backend and device, seeding, the data
+    and the compiled model (`nnlab sweep --dry-run` and --params-only count parameters of these models).
+
+    Returns the config with its backend resolved, the device record, the dataset and the model.
+    """
+    return _prepare(config, source, device, backend, threads, Timer(), data_cache)
+
+
 def _phase(text: str) -> None:
     """On a terminal, say which slow step is under way (on stderr: logs and pipes of stdout stay clean)."""
     if sys.stderr.isatty():

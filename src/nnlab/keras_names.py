@@ -2,7 +2,7 @@
 
 Each table holds the keys of the Keras module's ALL_OBJECTS_DICT (the lookup its `get(name)` uses) that `get`
 accepts alone, so a config's typo is reported before the seconds that importing Keras and its backend take.
-tests/test_everyday_errors.py compares the tables with the installed Keras; after a Keras upgrade that adds
+tests/test_keras_names.py compares the tables with the installed Keras; after a Keras upgrade that adds
 or drops a name, `python -m nnlab.keras_names` writes this file again.
 """
 

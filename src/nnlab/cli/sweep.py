@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -64,14 +63,12 @@ def sweep(
     """
     from rich.console import Console
 
-    from nnlab import runs
-    from nnlab.sweeps import aggregate
+    from nnlab import runs, sweeps
 
     console = Console(highlight=False, soft_wrap=True)
-    command = ["nnlab", *(aggregate.masked_url(word) for word in sys.argv[1:])]  # no password in any file
+    command = sweeps.command_words(sys.argv[1:])
     runs_dir_path = Path(runs_dir or runs.default_runs_dir())
-    if storage is not None and storage != "journal" and "://" not in storage:
-        raise ConfigError(f"--storage {storage!r}: expected journal or a URL such as postgresql://user@host/db")
+    sweeps.check_storage(storage)
     if join or resume:
         if source or words or dry_run or params_only:
             raise ConfigError(f"{'--join' if join else '--resume'} takes no sweep file, overrides, --dry-run or "
@@ -82,58 +79,34 @@ def sweep(
             raise ConfigError("--workers 0 only creates a sweep; --join and --resume need at least one worker")
     if retry_failed and not resume:
         raise ConfigError("--retry-failed goes with --resume SWEEP")
-    threads = threads or aggregate.default_threads(workers)
-    if backend is not None:
-        from nnlab.training.backend import choose
-
-        backend = choose(backend, key="--backend")  # an unknown or missing backend: one line before any trial
+    threads = sweeps.threads_per_trial(threads, workers)
+    backend = sweeps.trial_backend(backend)  # an unknown or missing backend: one line before any trial
     given_hosts = {"isolate": isolate, "max_trials": host_trials, "max_rss_mb": host_memory}
     if join:
-        if not storage or storage == "journal":
-            raise ConfigError("--join needs --storage postgresql://... (the shared study)")
-        from nnlab.sweeps import study
-
-        sweep_dir = study.attach(join, runs_dir_path, storage)
-        hosts = _host_settings(given_hosts, study.read_sweep_file(sweep_dir))
-        _announce(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)", storage)
+        sweep_dir, hosts = sweeps.join(join, runs_dir_path, storage, given_hosts)
+        sweeps.print_start(console, sweep_dir, f"joining with {workers} worker(s) x {threads} thread(s)", storage)
         _drive(console, sweep_dir, storage, workers=workers, threads=threads, device=device, backend=backend,
                hosts=hosts, command=command)
         return
     if resume:
-        from nnlab.sweeps import study
-
-        sweep_dir = aggregate.find_sweep(resume, runs_dir_path)
-        recorded = study.read_sweep_file(sweep_dir)
-        url = storage or str(recorded.get("storage", "journal"))
-        if aggregate.MASK in url:
-            raise ConfigError(f"--resume {resume}: the study's password is not stored; give --storage URL again "
-                              "(or keep it in PGPASSWORD or ~/.pgpass)")
-        if retry_failed:
-            study.load(url, sweep_dir).requeue_failed()
-        _announce(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)", url)
+        sweep_dir, url, hosts = sweeps.reopen(resume, runs_dir_path, storage, given_hosts, retry_failed=retry_failed)
+        sweeps.print_start(console, sweep_dir, f"resuming with {workers} worker(s) x {threads} thread(s)", url)
         _drive(console, sweep_dir, url, workers=workers, threads=threads, device=device, backend=backend,
-               hosts=_host_settings(given_hosts, recorded), command=command)
+               hosts=hosts, command=command)
         return
     if not source:
         raise ConfigError("nnlab sweep: give a sweep file (e.g. configs/sweeps/mnist_hidden.yaml), --resume or --join")
-    from nnlab.sweeps.spec import load_sweep
-
-    plan = load_sweep(source, words or [], repeats=repeats, method=method, run_cap=run_cap)
+    plan = sweeps.plan(source, words or [], repeats=repeats, method=method, run_cap=run_cap)
     if dry_run:
-        _dry_run(console, plan, device, backend)
+        sweeps.print_dry_run(console, plan, device, backend)
         return
     if params_only:
-        from nnlab.sweeps.counts import write_params_only
-
-        sweep_dir = write_params_only(plan, runs_dir_path, command, "cpu" if device == "auto" else device, backend)
-        _finish(console, sweep_dir, 0)
+        _finish(console, sweeps.params_only(plan, runs_dir_path, command, device, backend), 0)
         return
-    from nnlab.sweeps import study
-
-    hosts = _host_settings(given_hosts, {})
-    sweep_dir = study.create(plan, runs_dir_path, storage or "journal", command, trial_hosts=hosts.to_dict())
-    _announce(console, sweep_dir, f"{plan.spec.method}, {plan.trial_count} trials, {workers} worker(s) x "
-              f"{threads} thread(s)", storage or "journal")
+    hosts = sweeps.host_settings(given_hosts, {})
+    sweep_dir = sweeps.create(plan, runs_dir_path, storage or "journal", command, hosts)
+    sweeps.print_start(console, sweep_dir, f"{plan.spec.method}, {plan.trial_count} trials, {workers} worker(s) x "
+                       f"{threads} thread(s)", storage or "journal")
     if workers == 0:
         console.print(f"sweep id: {sweep_dir.name}")
         console.print(f"sweep folder: {sweep_dir}")
@@ -143,66 +116,21 @@ def sweep(
            backend=backend, hosts=hosts, command=command)
 
 
-def _host_settings(given: dict, recorded: dict):
-    """The trial-host settings: the options given, else what sweep.yaml recorded when the sweep was made."""
-    from nnlab.sweeps.worker import HostSettings
-
-    settings = {**(recorded.get("trial_hosts") or {}), **{k: v for k, v in given.items() if v is not None}}
-    return HostSettings(**{k: v for k, v in settings.items() if k in HostSettings.__dataclass_fields__})
-
-
 def _drive(console, sweep_dir: Path, storage: str, **settings) -> None:
     """Run the sweep's workers to the end; on Ctrl-C, say how to finish it."""
-    from nnlab.sweeps import driver
+    from nnlab import sweeps
 
     try:
-        code = driver.drive(sweep_dir, storage, console=console, **settings)
+        code = sweeps.drive(sweep_dir, storage, console=console, **settings)
     except KeyboardInterrupt:
         console.print(f"sweep {sweep_dir.name} stopped; finish it with: nnlab sweep --resume {sweep_dir.name}")
         raise
     _finish(console, sweep_dir, code)
 
 
-def _announce(console, sweep_dir: Path, what: str, storage: str) -> None:
-    from nnlab.sweeps.dashboards import optuna_dashboard_hint
-
-    console.print(f"sweep {sweep_dir.name}: {what}")
-    console.print(f"trial logs: {sweep_dir / 'logs'}")
-    console.print(optuna_dashboard_hint(sweep_dir, storage), markup=False)
-
-
 def _finish(console, sweep_dir: Path, code: int) -> None:
-    from nnlab.sweeps.aggregate import read_sweep
-    from nnlab.sweeps.dashboards import write_hparams_line
-    from nnlab.sweeps.report import print_sweep, write_sweep_plots
+    from nnlab import sweeps
 
-    write_sweep_plots(sweep_dir)
-    console.print(write_hparams_line(sweep_dir), markup=False)
-    summary = read_sweep(sweep_dir)
-    print_sweep(summary, console)
+    sweeps.print_finished(console, sweep_dir)
     if code:
         raise typer.Exit(code)
-
-
-def _dry_run(console, plan, device: str, backend: str | None) -> None:
-    from nnlab.sweeps.counts import parameter_counts
-
-    console.print(f"sweep {plan.name}: {plan.spec.method}, metric {plan.spec.metric.name} ({plan.spec.metric.goal}), "
-                  f"{plan.spec.repeats} seed(s) per point")
-    fixed = plan.fixed()
-    if fixed:
-        console.print("every trial: " + " ".join(f"{k}={json.dumps(v)}" for k, v in fixed.items()), markup=False)
-    if plan.spec.method == "bayes":
-        console.print(f"{plan.spec.run_cap} points sampled by TPE from:")
-        for path, p in plan.spec.parameters.items():
-            if p.kind == "constant":  # shown under "every trial"
-                continue
-            console.print(f"  {path}: {p.kind} {json.dumps(p.corners())}")
-        return
-    counts = parameter_counts(plan, plan.points, device="cpu" if device == "auto" else device, backend_name=backend)
-    for trial in plan.trials():
-        shown = " ".join(f"{k}={json.dumps(v)}" for k, v in trial.params.items())
-        console.print(f"trial {trial.index:>4}  point {trial.point:>3}  seed {trial.seed:>3}  "
-                      f"parameters {counts[trial.point]:>12,}  {shown}")
-    console.print(f"{len(plan.trials())} trials ({len(plan.points)} points x {plan.spec.repeats} seeds); "
-                  "nothing trained (--dry-run)")

@@ -11,7 +11,7 @@ import numpy as np
 from nnlab.datasets import (  # noqa: F401  (registers the loaders)
     addition, cifar10, digits, digitsum, har, mnist, patches, pulse, shapes,
 )
-from nnlab.datasets.base import DATASETS, TASKS, Dataset, DatasetSpec
+from nnlab.datasets.base import DATASETS, TASKS, Dataset, DatasetSpec, ImageFormat
 
 
 def load(config, cache: dict | None = None) -> Dataset:
@@ -41,9 +41,15 @@ def load(config, cache: dict | None = None) -> Dataset:
     return dataset
 
 
+def image_format(name: str, params: dict | None = None) -> ImageFormat | None:
+    """How dataset `name` with `params` turns a picture file into an input (None: its inputs are not images),
+    known without loading its data: what its loader's DatasetSpec.image_format will say."""
+    return DATASETS.get(name).params.model_validate(params or {}).image_format()
+
+
 def _random_state() -> tuple:
     state = np.random.get_state()
     return random.getstate(), state[1].tobytes(), state[2:]
 
 
-__all__ = ["DATASETS", "TASKS", "Dataset", "DatasetSpec", "load"]
+__all__ = ["DATASETS", "TASKS", "Dataset", "DatasetSpec", "ImageFormat", "image_format", "load"]

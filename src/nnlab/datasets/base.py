@@ -34,6 +34,11 @@ class DataParams(Params):
     val_split: float | None = Field(None, gt=0, lt=1, description="carve validation from training data")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for generation, shuffling and splitting")
 
+    def image_format(self) -> ImageFormat | None:
+        """How a picture file becomes one of this loader's inputs with these options (None: its inputs are not
+        images), known without loading data; an image loader's params override it and its DatasetSpec says the same."""
+        return None
+
 
 @dataclass(frozen=True)
 class ImageFormat:

@@ -38,6 +38,9 @@ class Cifar10Params(DataParams):
     augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training")
     allow_pickle: bool = Field(False, description=f"read {BATCHES} (Python pickles: trusted files only)")
 
+    def image_format(self) -> ImageFormat:
+        return ImageFormat("RGB", (32, 32), 255.0 if self.normalize else 1.0)
+
 
 @DATASETS.register(Cifar10Params)
 def load_cifar10(n_train=None, n_val=None, val_split=None, seed=0, path=None, normalize=True, download=True,
@@ -54,7 +57,7 @@ def load_cifar10(n_train=None, n_val=None, val_split=None, seed=0, path=None, no
     x_train, y_train = take_first(n_train, x_train, y_train)
     x_val, y_val = take_first(n_val, x_val, y_val)
     spec = DatasetSpec("multiclass", x_train.shape[1:], len(CLASSES), class_names=CLASSES,
-                       image_format=ImageFormat("RGB", (32, 32), 255.0 if normalize else 1.0),
+                       image_format=Cifar10Params(normalize=normalize).image_format(),
                        augment=augment_spec(augment))
     meta = {"source": "real", "path": source, "subset": not full,
             "file_sizes": {"train": len(arrays["x_train"]), "test": len(arrays["x_test"])}}

@@ -15,6 +15,9 @@ class DigitsParams(DataParams):
     val_split: float = Field(0.2, gt=0, lt=1, description="fraction held out for validation (stratified)")
     flatten: bool = Field(False, description="64 features instead of 8x8x1 images")
 
+    def image_format(self) -> ImageFormat:
+        return ImageFormat("L", (8, 8), 255.0, self.flatten)  # a 0..255 picture /255 is the file's 0..16 values /16
+
 
 @DATASETS.register(DigitsParams)
 def load_digits(n_train=None, n_val=None, val_split=0.2, seed=0, flatten=False) -> Dataset:
@@ -27,9 +30,8 @@ def load_digits(n_train=None, n_val=None, val_split=0.2, seed=0, flatten=False) 
     x_train, x_val, y_train, y_val = split_off(x, y, val_split, seed, stratify=True)
     x_train, y_train = take_first(n_train, x_train, y_train)
     x_val, y_val = take_first(n_val, x_val, y_val)
-    # A 0..255 picture /255 is the file's 0..16 values /16.
     spec = DatasetSpec("multiclass", x.shape[1:], 10, class_names=tuple(str(d) for d in range(10)),
-                       image_format=ImageFormat("L", (8, 8), 255.0, flatten))
+                       image_format=DigitsParams(flatten=flatten).image_format())
     meta = {"source": "real", "origin": "sklearn.datasets.load_digits"}
     return Dataset(x_train, y_train, x_val, y_val, spec, meta=meta)
 

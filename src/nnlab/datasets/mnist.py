@@ -41,6 +41,9 @@ class MnistParams(DataParams):
     download: bool = Field(True, description="try Keras's download when no local file is found")
     augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training (images only)")
 
+    def image_format(self) -> ImageFormat:
+        return ImageFormat("L", (28, 28), 255.0 if self.normalize else 1.0, self.flatten)
+
 
 class Mnist56Params(DataParams):
     n_train: int | None = Field(2000, ge=1, description="training 5s and 6s (the lab used 2,000)")
@@ -49,6 +52,9 @@ class Mnist56Params(DataParams):
     download: bool = True
     augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training")
     allow_pickle: bool = Field(False, description="read the course's mnist56.npy, a pickled object array (trusted files only)")
+
+    def image_format(self) -> ImageFormat:
+        return ImageFormat("L", (28, 28), 255.0 if self.normalize else 1.0)
 
 
 MAX_IDX_BYTES = 1 << 30  # the full MNIST training images are 47 MB
@@ -139,7 +145,7 @@ def load_mnist(n_train=None, n_val=None, val_split=None, seed=0, path=None, norm
         raise ConfigError("data.augment: needs images; drop data.flatten (the mlp model flattens images itself)")
     spec = DatasetSpec("multiclass", x_train.shape[1:], 10, class_names=tuple(str(d) for d in range(10)),
                        augment=augment_spec(augment),
-                       image_format=ImageFormat("L", (28, 28), _divide(normalize), flatten))
+                       image_format=MnistParams(normalize=normalize, flatten=flatten).image_format())
     return Dataset(x_train, y_train, x_val, y_val, spec, x_test, y_test, meta={"source": "real", "path": source})
 
 
@@ -164,7 +170,7 @@ def load_mnist56(n_train=2000, n_val=None, val_split=None, seed=0, path=None, no
     x_train, y_train = take_first(n_train, x_train, y_train)
     x_val, y_val = take_first(n_val, x_val, y_val)
     spec = DatasetSpec("binary", x_train.shape[1:], 1, class_names=("5", "6"), augment=augment_spec(augment),
-                       image_format=ImageFormat("L", (28, 28), _divide(normalize)))
+                       image_format=Mnist56Params(normalize=normalize).image_format())
     return Dataset(x_train, y_train, x_val, y_val, spec, meta={"source": "real", "path": source})
 
 
@@ -185,10 +191,6 @@ def _read_mnist56_npy(path: Path, allow_pickle: bool) -> tuple[np.ndarray, ...]:
     if not set(np.unique(np.concatenate([y_train, y_val]))) <= {0.0, 1.0}:
         raise ConfigError(f"data.path: {path}: labels must be 0 (five) and 1 (six)")
     return x_train, y_train, x_val, y_val
-
-
-def _divide(normalize: bool) -> float:
-    return 255.0 if normalize else 1.0
 
 
 def _five_six(x: np.ndarray, y: np.ndarray, normalize: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ whitespace- or comma-separated). Without those files the generator below makes a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,9 @@ class ShapesParams(DataParams):
     normalize: bool = Field(True, description="scale pixels to [0, 1]")
     noise: float = Field(0.0, ge=0, le=1, description="generator: std of Gaussian pixel noise (0..1 scale)")
     augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training")
+
+    def image_format(self) -> ImageFormat:
+        return ImageFormat("channel 0", (SIZE, SIZE), 255.0 if self.normalize else 1.0)
 
 
 class CRTParams(ShapesParams):
@@ -129,9 +133,11 @@ def _load(name: str, classes: tuple[str, ...], make_images, generator: dict[str,
         x_train, x_val, y_train, y_val = split_off(x_train, y_train, opts["val_split"], opts["seed"], stratify=True)
     x_train, y_train = take_first(opts["n_train"], x_train, y_train)
     x_val, y_val = take_first(opts["n_val"], x_val, y_val)
+    image_format = ShapesParams(normalize=opts["normalize"]).image_format()
+    if x_train.shape[1:3] != image_format.size:  # course PNGs of another size than the generator's
+        image_format = dataclasses.replace(image_format, size=x_train.shape[1:3])
     spec = DatasetSpec("multiclass", x_train.shape[1:], len(classes), class_names=classes,
-                       augment=augment_spec(opts["augment"]),
-                       image_format=ImageFormat("channel 0", x_train.shape[1:3], 255.0 if opts["normalize"] else 1.0))
+                       augment=augment_spec(opts["augment"]), image_format=image_format)
     return Dataset(x_train, y_train, x_val, y_val, spec, meta=meta)
 
 

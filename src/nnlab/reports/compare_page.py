@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from nnlab import runs
-from nnlab.reports.compare import MISSING, Comparison
+from nnlab.errors import ConfigError
+from nnlab.reports.compare import MISSING, Comparison, compare_runs, comparison_file_name
 from nnlab.reports.html import Section, esc, image, render_page, table
-from nnlab.reports.summary import format_config_value
+from nnlab.reports.summary import format_config_value, read_run
 from nnlab.reports.terminal import status_line
 
 def comparison_runs_section(comparison: Comparison) -> Section:
@@ -75,6 +76,25 @@ def write_comparison_report(comparison: Comparison, path: str | Path) -> Path:
     subtitle = " · ".join(f"{label}: {run.run_id}" for label, run in zip(comparison.labels, comparison.runs))
     runs.write_text(path, render_page(title, comparison_sections(comparison), subtitle=subtitle))
     return path
+
+
+def compare_refs(run_refs: list[str], runs_dir: str | Path, out: str | Path | None = None
+                 ) -> tuple[Comparison, Path]:
+    """`nnlab compare`: the runs `run_refs` name (each a different run), compared, and the page written to `out`
+    (default: compare-<ids>.html beside the first run), never over a file of a run; returns both."""
+    run_dirs = [runs.find_run(ref, runs_dir) for ref in run_refs]
+    seen: dict[Path, str] = {}
+    for ref, run_dir in zip(run_refs, run_dirs):
+        key = run_dir.resolve()
+        if key in seen:
+            raise ConfigError(f"nnlab compare: {seen[key]!r} and {ref!r} are the same run ({run_dir.name})")
+        seen[key] = ref
+    comparison = compare_runs([read_run(d) for d in run_dirs])
+    page = Path(out) if out else run_dirs[0].parent / comparison_file_name([d.name for d in run_dirs])
+    if page.exists() and (page.parent / runs.META).is_file() and not page.name.startswith("compare-"):
+        raise ConfigError(f"--out {page}: is a file of run {page.parent.name}; choose another name")
+    write_comparison_report(comparison, page)
+    return comparison, page
 
 
 def _cell(value: object) -> str:

@@ -15,23 +15,24 @@ from nnlab.sweeps.spec import Sweep, validate_point
 
 def parameter_counts(sweep: Sweep, points: list[dict[str, Any]], device: str = "cpu", backend_name: str | None = None
                      ) -> list[int]:
-    """The total parameter count of each point's model; datasets are loaded once per distinct data section.
-    Built on `backend_name` (--backend), else the base config's `backend:`, else $KERAS_BACKEND/TensorFlow."""
-    from nnlab import datasets, models
+    """The total parameter count of each point's model, prepared as its run would prepare it (`experiment.prepare`:
+    nothing trained; points with the same data section share its loaded data where `datasets.load` can). Built on
+    `backend_name` (--backend), else the base config's `backend:`, else $KERAS_BACKEND/TensorFlow."""
     from nnlab.experiment import parameter_counts as count
-    from nnlab.training import backend
+    from nnlab.experiment import prepare
 
-    backend.configure(device, backend=backend_name or sweep.base.get("backend"))
-    specs: dict[str, Any] = {}
+    data_cache: dict = {}
     out = []
     for params in points:
         config = validate_point(sweep, params)
-        key = json.dumps(config.data.model_dump(mode="json"), sort_keys=True)
+        # Nothing is trained, so no step is timed to choose the steps per call (`auto`): one, the count is the same.
+        config = config.model_copy(update={"train": config.train.model_copy(update={"steps_per_execution": 1})})
         try:
-            if key not in specs:
-                specs[key] = datasets.load(config.data).spec
-            out.append(count(models.build(config.model, specs[key]))["total"])
+            *_, model = prepare(config, source=sweep.source, device=device, backend=backend_name, data_cache=data_cache)
+            out.append(count(model)["total"])
         except ConfigError as exc:
+            if exc.file == sweep.source:
+                exc.file = None  # named once, before the point
             shown = ", ".join(f"{p}={json.dumps(v)}" for p, v in params.items())
             raise ConfigError(f"{sweep.source}: with {shown}: {exc}") from None
     return out

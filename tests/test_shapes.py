@@ -1,17 +1,14 @@
-"""Vision loaders: course PNG folders (crt, r3), the shape generators and their cache, mnist56.npy, CIFAR-10."""
+"""crt and r3 (datasets/shapes.py): the course PNG folders, the shape generators and their cache."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conftest import nnlab
 from nnlab.datasets.base import cache_dir
-from nnlab.datasets.cifar10 import load_cifar10
-from nnlab.datasets.mnist import load_mnist56
 from nnlab.datasets.shapes import load_crt, load_r3
 from nnlab.errors import ConfigError, DataNotFoundError
-from vision_data import read_batch_images, write_cifar_batches, write_course_folder
+from vision_data import write_course_folder
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,75 +88,3 @@ def test_generator_options_are_validated(tmp_path):
     path = write_config(tmp_path / "r3.yaml", {"data": {"name": "r3", "proportions": [1, 1]}, "model": {"name": "mlp"}})
     with pytest.raises(ConfigError, match=r"data.proportions: expected three non-negative shares"):
         load_config(path)
-
-
-# ---------------------------------------------------------------------------------------------
-# mnist56 from the course's .npy
-def test_mnist56_reads_the_course_npy(tmp_path):
-    rng = np.random.default_rng(0)
-    parts = np.empty(4, dtype=object)
-    parts[0], parts[1] = rng.random((30, 28, 28)).astype("float32"), (np.arange(30) % 2).astype("float64")
-    parts[2], parts[3] = rng.random((12, 28, 28)).astype("float32"), (np.arange(12) % 2).astype("float64")
-    path = tmp_path / "mnist56.npy"
-    np.save(path, parts, allow_pickle=True)
-    dataset = load_mnist56(path=str(path), n_train=20, allow_pickle=True)
-    assert dataset.task == "binary" and dataset.class_names == ("5", "6")
-    assert dataset.x_train.shape == (20, 28, 28, 1) and dataset.x_val.shape == (12, 28, 28, 1)
-    np.testing.assert_allclose(dataset.x_train[:, :, :, 0], parts[0][:20])  # already in [0, 1]: not rescaled
-    np.testing.assert_array_equal(dataset.y_val, np.arange(12) % 2)
-
-
-def test_mnist56_rejects_a_npy_with_other_labels(tmp_path):
-    parts = np.empty(4, dtype=object)
-    parts[0], parts[1] = np.zeros((4, 28, 28)), np.array([5, 6, 5, 6])
-    parts[2], parts[3] = np.zeros((2, 28, 28)), np.array([5, 6])
-    np.save(tmp_path / "m.npy", parts, allow_pickle=True)
-    with pytest.raises(ConfigError, match="labels must be 0"):
-        load_mnist56(path=str(tmp_path / "m.npy"), allow_pickle=True)
-
-
-def test_mnist56_from_idx_is_fives_against_sixes(mnist_idx):
-    from nnlab.datasets.mnist import read_idx
-
-    dataset = load_mnist56()
-    test_labels = read_idx(mnist_idx / "t10k-labels-idx1-ubyte.gz")
-    assert len(dataset.x_val) == np.isin(test_labels, [5, 6]).sum()
-    assert dataset.y_val.sum() == (test_labels == 6).sum()
-
-
-# ---------------------------------------------------------------------------------------------
-# CIFAR-10
-def test_cifar10_reads_keras_pickle_batches(tmp_path):
-    batches = write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=4, test=10)
-    dataset = load_cifar10(download=False, allow_pickle=True)
-    images, labels = read_batch_images(batches / "data_batch_1")
-    assert dataset.x_train.shape == (20, 32, 32, 3) and dataset.x_val.shape == (10, 32, 32, 3)
-    np.testing.assert_allclose(dataset.x_train[:4], images / 255.0, rtol=1e-6)  # pixel layout (rows, cols, rgb)
-    np.testing.assert_array_equal(dataset.y_train[:4], labels)
-    assert dataset.meta["subset"] is True and dataset.meta["path"] == str(batches)
-    assert dataset.class_names[0] == "airplane" and dataset.x_test is None
-
-
-def test_cifar10_npz_and_val_split(tmp_path):
-    rng = np.random.default_rng(1)
-    path = tmp_path / "c.npz"
-    np.savez(path, x_train=rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), y_train=np.arange(40)[:, None] % 10,
-             x_test=rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), y_test=np.arange(10) % 10)
-    dataset = load_cifar10(path=str(path), val_split=0.25, download=False)
-    assert (len(dataset.x_train), len(dataset.x_val), len(dataset.x_test)) == (30, 10, 10)
-    assert dataset.meta["subset"] is True and dataset.y_train.ndim == 1
-
-
-def test_cifar10_missing_files_exit_2_with_one_line(tmp_path):
-    result = nnlab("train", "configs/cifar10_cnn.yaml", "data.download=false")
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    assert "cifar-10-batches-py/" in lines[0] and "$NNLAB_DATA_DIR/cifar10/" in lines[0]
-
-
-def test_cifar10_bad_batch_is_a_config_error(tmp_path):
-    batches = write_cifar_batches(tmp_path / "data" / "cifar10")
-    (batches / "test_batch").write_bytes(b"not a pickle")
-    with pytest.raises(ConfigError, match="test_batch: not a pickle file"):
-        load_cifar10(download=False, allow_pickle=True)

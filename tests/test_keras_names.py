@@ -1,34 +1,13 @@
-"""Everyday mistakes answered at once: a Keras name typo and a missing split are refused before Keras loads."""
+"""The Keras names nnlab checks without Keras: the tables are what the installed Keras accepts, and a typo is
+refused, with the name meant, before Keras is imported."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 
 from conftest import tiny_digits_config, write_config
 from nnlab.keras_names import KINDS, keras_tables
-from test_import_cost import HEAVY
-
-PROBE = """
-import sys
-from nnlab.cli.main import app
-sys.argv = ["nnlab", *{args!r}]
-try:
-    app()
-except SystemExit as exc:
-    print("EXIT:" + str(exc.code))
-print("LOADED:" + ",".join(sorted(m for m in {heavy!r} if m in sys.modules)))
-"""
-
-
-def probe(*args: str) -> tuple[str, str, str]:
-    """Run nnlab in a fresh process; (exit code, heavy modules it imported, stderr)."""
-    result = subprocess.run([sys.executable, "-c", PROBE.format(args=list(args), heavy=HEAVY)], capture_output=True,
-                            text=True, timeout=300)
-    lines = result.stdout.strip().splitlines()
-    return lines[-2].removeprefix("EXIT:"), lines[-1].removeprefix("LOADED:"), result.stderr
+from test_import_cost import probe
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -57,12 +36,3 @@ def test_the_name_tables_are_the_names_the_installed_keras_accepts():
             assert modules[kind].get(name) is not None, (kind, name)
         with pytest.raises(ValueError):
             modules[kind].get("rleu_not_a_name")
-
-
-def test_a_split_the_run_never_had_is_refused_before_keras_is_imported(trained_run):
-    run_dir = trained_run("mlp")
-    code, loaded, stderr = probe("evaluate", str(run_dir), "--split", "test")
-    assert loaded == ""  # what took 13 s: the model was loaded (and the data) before the split was looked for
-    assert code == "2"
-    assert stderr == (f"error: {run_dir / 'config.yaml'}: --split test: the digits data has no test split "
-                      "(it has train, val)\n")

@@ -1,13 +1,12 @@
-"""Vision runs end to end: the configs train on tiny real-format files, binary and multi-class results land in
-the run folder, augmentation is active only in training, and `nnlab inspect` draws the feature maps."""
+"""`nnlab inspect` on image runs (trained/inspect/images.py): the input, each conv or pooling layer's channels and
+the first layer's kernels, drawn for a binary run trained end to end (whose results land in the run folder), a
+single layer and RGB kernels of a CIFAR-10 run, and what a run without a saved model says."""
 
 from __future__ import annotations
 
 import csv
 import json
 
-import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import CONFIGS, nnlab
@@ -22,61 +21,6 @@ def only_run(runs_dir):
     found = runs.list_runs(runs_dir)
     assert len(found) == 1
     return found[0]
-
-
-@pytest.mark.parametrize("config", ["cifar10_cnn", "cifar10_cnn_bn", "cifar10_cnn12"])
-def test_cifar10_configs_train_one_epoch_on_tiny_pickle_batches(tmp_path, runs_dir, config):
-    write_cifar_batches(tmp_path / "data" / "cifar10", per_batch=4, test=10)
-    run_dir = experiment.train(CONFIGS / f"{config}.yaml", CIFAR_BATCHES, runs_dir=runs_dir)
-    meta = runs.read_json(run_dir / runs.META)
-    assert meta["status"] == "completed" and meta["data"]["subset"] is True
-    scores = runs.read_json(run_dir / runs.METRICS)
-    assert 0 <= scores["val"]["accuracy"] <= 1 and np.isfinite(scores["val"]["log_loss"])
-    with open(run_dir / runs.CONFUSION) as f:
-        header = next(csv.reader(f))
-    assert header[1:4] == ["airplane", "automobile", "bird"]
-
-
-@pytest.mark.parametrize("config", ["mnist56_cnn", "mnist56_cnn_small", "mnist_cnn", "mnist_depth_sigmoid",
-                                    "mnist_depth_relu"])
-def test_mnist_configs_train_on_tiny_idx_files(mnist_idx, runs_dir, config):
-    run_dir = experiment.train(CONFIGS / f"{config}.yaml", [*TINY, "train.batch_size=64"], runs_dir=runs_dir)
-    assert runs.read_json(run_dir / runs.META)["status"] == "completed"
-
-
-@pytest.mark.parametrize("config", ["crt_cnn", "r3_cnn"])
-def test_shape_configs_train_on_generated_data_with_class_names(runs_dir, config):
-    run_dir = experiment.train(CONFIGS / f"{config}.yaml", [*TINY, "data.n_train=30", "data.n_val=15"],
-                               runs_dir=runs_dir)
-    meta = runs.read_json(run_dir / runs.META)
-    assert meta["data"]["source"] == "generated" and meta["data"]["generator"]["n_train"] == 30
-    with open(run_dir / runs.CONFUSION) as f:
-        rows = list(csv.reader(f))
-    names = ["circle", "rectangle", "triangle"] if config == "crt_cnn" else ["square", "horizontal", "vertical"]
-    assert rows[0][1:] == names and [row[0] for row in rows[1:]] == names
-    assert sum(int(v) for row in rows[1:] for v in row[1:]) == 15
-    assert set(runs.read_json(run_dir / runs.METRICS)["val"]) >= {"accuracy", "log_loss"}
-
-
-def test_augmentation_layers_are_saved_and_idle_at_inference(tmp_path, runs_dir):
-    import keras
-
-    run_dir = experiment.train(CONFIGS / "crt_cnn.yaml",
-                               [*TINY, "data.n_train=30", "data.n_val=15", "data.augment={flip: horizontal, shift: 0.1, rotate: 20}"],
-                               runs_dir=runs_dir)
-    model = keras.models.load_model(run_dir / runs.MODEL)
-    names = [layer.name for layer in model.layers]
-    assert names[:3] == ["augment_flip", "augment_shift", "augment_rotate"]
-    x = np.random.default_rng(0).random((4, 64, 64, 1)).astype("float32")
-    stripped = keras.Sequential([keras.Input((64, 64, 1)), *model.layers[3:]])
-    np.testing.assert_allclose(model(x, training=False), stripped(x, training=False), rtol=1e-5)
-    assert not np.allclose(model.layers[1](x, training=True), x)  # random shifts do act while training
-
-
-def test_augment_with_flattened_mnist_is_an_error(mnist_idx):
-    result = nnlab("train", "configs/mnist_mlp.yaml", "data.flatten=true", "data.augment={shift: 0.1}")
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "data.augment: needs images" in result.stderr
 
 
 def test_mnist56_run_reports_binary_results_and_inspect_draws_feature_maps(mnist_idx, runs_dir):
