@@ -10,7 +10,7 @@ What each part owns (tests/test_imports.py checks that this list names every par
   metrics.py      task metrics as numpy functions, each task's main metric, which way a metric improves
   datasets/       loaders by name: arrays, task, class names (DatasetSpec); how images are prepared, known from params
   models/         model builders by name, from a DatasetSpec
-  training/       backends (backend), compiling (compile), fitting (fit, tbptt, callbacks), scoring (scoring)
+  training/       backends (backend), compiling (compile), fitting (fit, fused, tbptt, callbacks), scoring (scoring)
   experiment.py   one training run, from a config file (or a stopped run) to a finished run folder; prepare (no folder)
   trained/        using a trained run: opening it (run), then evaluate, predict, export and inspect/
   reports/        reading run files (summary, compare), plots, the terminal view, HTML pages (html, *_page)
