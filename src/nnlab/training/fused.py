@@ -48,7 +48,8 @@ def choose(model: keras.Model, config: ExperimentConfig, dataset: Dataset) -> di
 
 
 def use(model: keras.Model, steps: int, why: str) -> dict[str, Any]:
-    """Give the model `steps` per call (before its first fit, evaluate or predict); return the record."""
+    """Give the model `steps` per call from its next fit, evaluate or predict on (the functions Keras built for
+    the old value are dropped); return what meta.json records."""
     model.steps_per_execution = steps
     for name in ("train_function", "test_function", "predict_function"):  # built (if at all) for one step per call
         setattr(model, name, None)
