@@ -104,6 +104,24 @@ def test_no_module_imports_a_private_name_of_another():
     assert not found, "\n".join(f"{m} uses {target}.{name}" for m, target, name in found)
 
 
+# What any command may use besides the one library part it calls: error mapping, the error types, run-folder basics.
+COMMAND_SHARED = {"nnlab.cli._common", "nnlab.errors", "nnlab.runs"}
+
+
+def library_parts(imported: set[str]) -> set[str]:
+    """The nnlab packages and top-level modules among `imported` (`nnlab.reports.x` and `nnlab.reports.y` are one)."""
+    return {".".join(m.split(".")[:2]) for m in imported - COMMAND_SHARED}
+
+
+def test_each_command_calls_one_library_part():
+    """Commands stay thin: a command module maps its options and errors onto one package or module of the library."""
+    graph, _ = import_graph()
+    commands = sorted(m for m in graph if m.startswith("nnlab.cli.") and m not in ("nnlab.cli.main", "nnlab.cli._common"))
+    assert "nnlab.cli.runs" in commands
+    wide = {m: sorted(library_parts(graph[m])) for m in commands if len(library_parts(graph[m])) > 1}
+    assert not wide, "\n".join(f"{m} imports {', '.join(parts)}" for m, parts in wide.items())
+
+
 def _write(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         path = root / "nnlab" / rel

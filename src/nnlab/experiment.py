@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from nnlab import __version__, runs
-from nnlab.config import ComponentConfig, ExperimentConfig, dump_yaml, load_config
+from nnlab.config import ComponentConfig, ExperimentConfig, dump_yaml, key_path, load_config
 from nnlab.errors import ConfigError, RunPruned, first_line, in_file, shown
 from nnlab.metrics import MAIN_METRIC, lower_is_better
 
@@ -75,6 +75,12 @@ def parameter_counts(model) -> dict[str, int]:
     trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
     total = sum(int(math.prod(w.shape)) for w in model.weights)
     return {"total": total, "trainable": trainable, "non_trainable": total - trainable}
+
+
+def option_key(word: str) -> str | None:
+    """The config key path an option-like word of `nnlab train` names (`--epochs` -> `train.epochs`, `--lr` -> the
+    learning rate's), if one does: such a key is set with a key=value override, not an option."""
+    return key_path(word.lstrip("-").replace("-", "_"))
 
 
 def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, runs_dir: str | Path | None = None,
@@ -342,4 +348,4 @@ def _process_age() -> float:
         return 0.0
 
 
-__all__ = ["Timer", "model_summary", "parameter_counts", "resume", "train", "train_config"]
+__all__ = ["Timer", "model_summary", "option_key", "parameter_counts", "resume", "train", "train_config"]

@@ -52,6 +52,8 @@ def train(
 
 def _refuse_unknown_options(items: list[str]) -> None:
     """`--epochs 2` is not an option: say which key=value override sets it (or which option was meant)."""
+    from nnlab.experiment import option_key
+
     for position, item in enumerate(items):
         if not item.startswith("-") or item == "-":
             continue
@@ -59,7 +61,7 @@ def _refuse_unknown_options(items: list[str]) -> None:
         following = items[position + 1] if position + 1 < len(items) else ""
         if not value and following and not following.startswith("-") and "=" not in following:
             value = following
-        key = _config_key(flag.lstrip("-").replace("-", "_"))
+        key = option_key(flag)
         if key:
             raise ConfigError(f"nnlab train: {flag} is not an option; config keys are set as key=value: "
                               f"write {key}={value or '...'}")
@@ -69,21 +71,3 @@ def _refuse_unknown_options(items: list[str]) -> None:
         hint = f" (did you mean {close[0]}?)" if close else f" (options: {', '.join(options)})"
         raise ConfigError(f"nnlab train: no such option {flag}{hint}")
 
-
-_ALIASES = {"lr": "learning_rate", "bs": "batch_size", "epoch": "epochs"}  # what other tools call them
-
-
-def _config_key(name: str) -> str | None:
-    """The config key path whose last part is `name` (`epochs` -> `train.epochs`), if one is."""
-    from nnlab.config import ExperimentConfig, OptimizerConfig, OutputConfig, TrainConfig
-    from nnlab.models import MODELS
-
-    keys = {}
-    for prefix, model in [("model.", entry.params) for entry in MODELS] + [
-            ("output.", OutputConfig), ("train.optimizer.", OptimizerConfig), ("train.", TrainConfig),
-            ("", ExperimentConfig)]:  # a later section wins a shared name: top level, then train, then the rest
-        keys.update({field: prefix + field for field in model.model_fields
-                     if field not in ("data", "model", "train", "output", "name")})
-    name = _ALIASES.get(name, name)
-    close = difflib.get_close_matches(name, list(keys), n=1, cutoff=0.8)
-    return keys[name] if name in keys else keys[close[0]] if close else None

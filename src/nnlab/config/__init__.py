@@ -1,5 +1,7 @@
-"""Experiment config: YAML reading (yaml_io), the file's schema (schema), loading with key=value overrides (loading)."""
+"""Experiment config: YAML reading (yaml_io), the file's schema (schema), loading with key=value overrides (loading),
+its keys described (keys: what `nnlab list` shows, the key path a bare name means)."""
 
+from nnlab.config.keys import describe, key_path
 from nnlab.config.loading import apply_overrides, config_error, load_config, override_for, validate_config
 from nnlab.config.schema import (MAX_SEED, OPTIMIZERS, ComponentConfig, EarlyStoppingConfig, ExperimentConfig,
                                  OptimizerConfig, OutputConfig, ScheduleConfig, TBPTTConfig, TrainConfig)
@@ -25,7 +27,9 @@ __all__ = [
     "apply_overrides",
     "check_keras_names",
     "config_error",
+    "describe",
     "dump_yaml",
+    "key_path",
     "load_config",
     "one_line",
     "override_for",

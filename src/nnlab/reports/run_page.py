@@ -1,7 +1,9 @@
-"""A run's report.html: overview, metrics, curves, the task's extras, evaluations, inspection plots, model, config."""
+"""A run's report.html: overview, metrics, curves, the task's extras, evaluations, inspection plots, model, config;
+and `nnlab report RUN`, the page then the terminal report."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from nnlab.reports.summary import (
     stale_plots,
     standard_plots,
 )
-from nnlab.reports.terminal import data_line, epochs_line, parameters_line, status_line
+from nnlab.reports.terminal import data_line, epochs_line, parameters_line, print_run, status_line
 
 # ---------------------------------------------------------------------------------------------
 # Sections about one run.
@@ -258,4 +260,19 @@ def write_run_report(run_dir: str | Path, path: str | Path | None = None) -> Pat
     return path
 
 
-__all__ = ["evaluation_section", "refresh_plots", "run_sections", "write_run_report"]
+def report_run(run_dir: str | Path, *, html: bool = True) -> None:
+    """`nnlab report RUN`: write report.html (with `html`), then print the run's terminal report. A run folder that
+    cannot be written (shared, archived) still gets the terminal report, and a note on stderr says why no page."""
+    from rich.console import Console
+
+    report_path = None
+    if html:
+        try:
+            report_path = write_run_report(run_dir)
+        except OSError as exc:
+            print(f"note: cannot write into {run_dir} ({exc.strerror or type(exc).__name__}); terminal report only",
+                  file=sys.stderr, flush=True)
+    print_run(read_run(run_dir), Console(highlight=False), report_path=report_path)
+
+
+__all__ = ["evaluation_section", "refresh_plots", "report_run", "run_sections", "write_run_report"]

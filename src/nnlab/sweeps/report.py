@@ -1,5 +1,6 @@
 """A sweep's plots (metric against each parameter, overlaid learning curves, parameter counts, bayes history),
-its terminal summary and its report.html; everything is read from the sweep folder and the trials' run folders."""
+its terminal summary and its report.html; everything is read from the sweep folder and the trials' run folders.
+`nnlab report` starts here: a reference names a sweep or else a run (whose report is reports.run_page's)."""
 
 from __future__ import annotations
 
@@ -572,4 +573,19 @@ def _plot_order(png: Path) -> tuple[int, str]:
     return next((i for i, prefix in enumerate(_PLOT_ORDER) if png.stem.startswith(prefix)), len(_PLOT_ORDER)), png.stem
 
 
-__all__ = ["print_sweep", "write_sweep_plots", "write_sweep_report"]
+# ---------------------------------------------------------------------------------------------
+# nnlab report.
+def report_ref(ref: str, runs_dir: str | Path, *, sweep_only: bool = False, html: bool = True) -> None:
+    """`nnlab report REF`: a sweep's report.html (with `html`) and per-point table, or else a run's page and
+    terminal report (see find_sweep_ref for which `ref` names)."""
+    from nnlab.reports.run_page import report_run
+
+    sweep_dir = find_sweep_ref(ref, runs_dir, sweep_only)
+    if sweep_dir is None:
+        report_run(runs.find_run(ref, runs_dir), html=html)
+        return
+    page = write_sweep_report(sweep_dir) if html else None  # its table, plots and a page linking every trial
+    print_sweep(read_sweep(sweep_dir), Console(highlight=False, soft_wrap=True), report_path=page)
+
+
+__all__ = ["print_sweep", "report_ref", "write_sweep_plots", "write_sweep_report"]
