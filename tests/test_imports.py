@@ -116,7 +116,8 @@ def library_parts(imported: set[str]) -> set[str]:
 def test_each_command_calls_one_library_part():
     """Commands stay thin: a command module maps its options and errors onto one package or module of the library."""
     graph, _ = import_graph()
-    commands = sorted(m for m in graph if m.startswith("nnlab.cli.") and m not in ("nnlab.cli.main", "nnlab.cli._common"))
+    commands = sorted(m for m in graph
+                      if m.startswith("nnlab.cli.") and m not in ("nnlab.cli.main", "nnlab.cli._common"))
     assert "nnlab.cli.runs" in commands
     wide = {m: sorted(library_parts(graph[m])) for m in commands if len(library_parts(graph[m])) > 1}
     assert not wide, "\n".join(f"{m} imports {', '.join(parts)}" for m, parts in wide.items())
