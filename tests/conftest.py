@@ -29,9 +29,25 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     """A suite started in the background (`make test &`, nohup) inherits SIGINT ignored, and so would every
-    process it starts: the Ctrl-C tests need it delivered. (exec resets a caught signal to its default.)"""
+    process it starts: the Ctrl-C tests need it delivered. (exec resets a caught signal to its default.)
+
+    Every JAX process of the test session (xdist workers inherit it from the controller) shares one compilation
+    cache in a temporary folder: the suite trains the same tiny models in hundreds of processes, and compiling
+    them again in each cost minutes of a JAX pass. Only the cache is shared; runs, data and nnlab's own cache
+    stay per test (`isolated`), and the test of nnlab's own cache folder unsets it."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not hasattr(config, "workerinput") and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        config.jax_cache = tempfile.mkdtemp(prefix="nnlab-tests-jax-cache-")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = config.jax_cache
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # tiny models compile in well under 1 s
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "jax_cache", None):
+        shutil.rmtree(config.jax_cache, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,8 @@ def succeeded(result: subprocess.CompletedProcess) -> bool:
     return all(line in ("EXIT: 0", "EXIT: None") for line in result.stdout.splitlines() if line.startswith("EXIT:"))
 
 
-def test_jax_run_never_imports_tensorflow_and_records_its_versions(tmp_path, runs_dir):
+def test_jax_run_never_imports_tensorflow_and_records_its_versions(tmp_path, runs_dir, monkeypatch):
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)  # nnlab's own cache folder, not the suite's
     config = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=2))
     result = probe("train", str(config), "--backend", "jax", env={"NNLAB_THREADS": "1", "KERAS_BACKEND": "tensorflow"})
     assert result.returncode == 0 and succeeded(result), result.stderr

@@ -110,6 +110,8 @@ BAD_INPUT = {
         ["bad.yaml", "model.layers[0]", "'Flaten'", "Flatten"],
     ),
     "missing data": (_with(data={"name": "mnist", "download": False}), (), ["bad.yaml", "mnist", "NNLAB_DATA_DIR"]),
+    "over its parameter budget": (_with(max_params=1000), (), [
+        "bad.yaml: max_params: the model has 1,210 parameters, more than max_params 1,000"]),
 }
 
 

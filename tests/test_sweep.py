@@ -111,12 +111,13 @@ def test_an_error_in_the_base_names_the_base_file(tmp_path, base):
 
 
 def test_dry_run_lists_every_trial_with_its_parameter_count(base, runs_dir):
-    result = nnlab("sweep", str(base), "model.hidden=[4],[16]", "--repeats", "2", "--dry-run")
+    result = nnlab("sweep", str(base), "model.hidden=[4],[16]", "--repeats", "2", "max_params=1000", "--dry-run")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("trial")]
     assert len(lines) == 4
-    assert "seed   1" in lines[1] and "310" in lines[1] and "model.hidden=[4]" in lines[1]
+    assert "seed   1" in lines[1] and "310" in lines[1] and lines[1].endswith("model.hidden=[4]")
     assert "1,210" in lines[3] and "model.hidden=[16]" in lines[3]  # 64*16+16 + 16*10+10
+    assert lines[3].endswith("(over max_params 1,000: pruned)")
     assert not runs_dir.exists()
 
 

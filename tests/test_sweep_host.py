@@ -69,7 +69,7 @@ def test_one_host_trains_the_golden_runs_in_another_order_with_the_stored_number
     in reverse order in one host (the MLP again at the end, twice: the second reuses the first's data), equal
     the stored numbers of runs made one process each."""
     write_mnist(isolated / "data" / "mnist")
-    stored = stored_numbers()
+    stored, rel, _ = stored_numbers()
     names = [*reversed(CONFIGS), "mlp", "mlp"]
     pid = host.process.pid
     for name in names:
@@ -80,7 +80,7 @@ def test_one_host_trains_the_golden_runs_in_another_order_with_the_stored_number
         assert epochs == list(range(1, CONFIGS[name]["train"]["epochs"] + 1))
         run_dir = Path(messages[-1]["run_dir"])
         assert messages[0]["run_id"] == run_dir.name
-        assert differences(stored[name], numbers(run_dir)) == [], name
+        assert differences(stored[name], numbers(run_dir), rel=rel) == [], name
         meta = json.loads((run_dir / "meta.json").read_text())
         assert meta["status"] == "completed" and meta["pid"] == pid and meta["timings_s"]["startup"] == 0.0
     assert host.trials == len(names) and host.alive and not host.worn
@@ -123,6 +123,10 @@ def test_stop_prunes_the_trial_after_its_epoch_and_memory_wears_a_host(host, tmp
     meta = json.loads((run_dir / "meta.json").read_text())
     assert (meta["status"], meta["reason"]) == ("pruned", message["reason"])
     assert 1 <= len((run_dir / "history.csv").read_text().splitlines()) - 1 < 20
+    over = train(host, config, tmp_path, "max_params=1000")  # a point over the budget: pruned, no run folder
+    assert over == [{"event": "pruned", "run_dir": None, "parameters": 1210,
+                     "reason": "max_params: the model has 1,210 parameters, more than max_params 1,000"}]
+    assert len(list((tmp_path / "runs").iterdir())) == 1
 
     assert host.alive and not host.worn  # (worn waits for the host's cleanup and reads its memory)
     assert host.last_rss_mb > 100

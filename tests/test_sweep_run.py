@@ -133,15 +133,18 @@ def test_report_and_runs_show_the_sweep(sweep):
 
 
 def test_a_jax_sweep_runs_its_trials_on_jax(tmp_path, runs_dir):
-    """Each trial is a fresh JAX process with NNLAB_THREADS set (here every usable core: one worker)."""
-    base = write_config(tmp_path / "tiny.yaml", tiny_digits_config(epochs=1))
+    """Each trial is a fresh JAX process with NNLAB_THREADS set (here every usable core: one worker); a point
+    over the base's max_params (8 hidden units: 610 parameters) is pruned without a run folder."""
+    base = write_config(tmp_path / "tiny.yaml", {**tiny_digits_config(epochs=1), "max_params": 400})
     result = nnlab("sweep", str(base), "model.hidden=[4],[8]", "--backend", "jax", "--workers", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     sweep_dir = next((runs_dir / "sweeps").iterdir())
     with (sweep_dir / aggregate.TRIALS).open() as f:
         rows = list(csv.DictReader(f))
-    assert [r["status"] for r in rows] == ["completed", "completed"], rows
-    for row in rows:
+    assert [r["status"] for r in rows] == ["completed", "pruned"], rows
+    assert (rows[1]["run_id"], rows[1]["parameters"]) == ("", "610")
+    assert rows[1]["reason"] == "max_params: the model has 610 parameters, more than max_params 400"
+    for row in rows[:1]:
         meta = runs.read_json(runs_dir / row["run_id"] / runs.META)
         assert meta["device"]["backend"] == "jax" and meta["sweep"]["threads"] == aggregate.default_threads(1)
 

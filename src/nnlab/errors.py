@@ -62,6 +62,16 @@ class RunFailedError(NnlabError):
     """The run itself failed (for example the loss became NaN). Exit code 1."""
 
 
+class OverBudget(ConfigError):
+    """The model has more parameters than the config's `max_params`: exit code 2 before a run folder exists; a
+    sweep's trial host records the trial as pruned (the sampler learns to avoid such points)."""
+
+    def __init__(self, parameters: int, max_params: int, *, file: str | None = None):
+        super().__init__(f"the model has {parameters:,} parameters, more than max_params {max_params:,}", file=file,
+                         key="max_params")
+        self.parameters = parameters
+
+
 class RunPruned(NnlabError):
     """A sweep's pruner stopped the run after an epoch: recorded as `pruned`, neither failed nor resumable."""
 

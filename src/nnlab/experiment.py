@@ -13,7 +13,7 @@ from typing import Any, Callable, TextIO
 
 from nnlab import __version__, runs
 from nnlab.config import ComponentConfig, ExperimentConfig, dump_yaml, key_path, load_config
-from nnlab.errors import ConfigError, RunPruned, first_line, in_file, shown
+from nnlab.errors import ConfigError, OverBudget, RunPruned, first_line, in_file, shown
 from nnlab.metrics import MAIN_METRIC, lower_is_better
 
 
@@ -113,6 +113,8 @@ def train_config(config: ExperimentConfig, *, source: str, overrides: list[str] 
     config = _data_path_resolved(config)
     config, device_info, dataset, model = _prepare(config, source, device, backend, threads, timer, data_cache)
     counts = parameter_counts(model)
+    if config.max_params is not None and counts["total"] > config.max_params:
+        raise OverBudget(counts["total"], config.max_params, file=source)
     if dry_run:
         print(dump_yaml(config.to_dict()), file=stream)
         print(model_summary(model), file=stream)

@@ -185,6 +185,8 @@ class ExperimentConfig(_Strict):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     backend: Literal["tensorflow", "jax"] | None = Field(None, description="Keras backend; default $KERAS_BACKEND "
                                                                             "or tensorflow (nnlab train --backend wins)")
+    max_params: int | None = Field(None, ge=1, description="a parameter budget: refuse to train a model with more "
+                                                        "parameters (in a sweep, such a point is pruned)")
     data: ComponentConfig
     model: ComponentConfig
     train: TrainConfig = TrainConfig()

@@ -151,11 +151,16 @@ def print_dry_run(console, sweep: Sweep, device: str, backend: str | None) -> No
                 continue
             console.print(f"  {path}: {p.kind} {json.dumps(p.corners())}")
         return
+    from nnlab.sweeps.spec import validate_point
+
     counts = parameter_counts(sweep, sweep.points, device=_count_device(device), backend_name=backend)
+    budgets = [validate_point(sweep, params).max_params for params in sweep.points]
     for trial in sweep.trials():
         shown = " ".join(f"{k}={json.dumps(v)}" for k, v in trial.params.items())
+        budget = budgets[trial.point]
+        over = f"  (over max_params {budget:,}: pruned)" if budget is not None and counts[trial.point] > budget else ""
         console.print(f"trial {trial.index:>4}  point {trial.point:>3}  seed {trial.seed:>3}  "
-                      f"parameters {counts[trial.point]:>12,}  {shown}")
+                      f"parameters {counts[trial.point]:>12,}  {shown}{over}", markup=False)
     console.print(f"{len(sweep.trials())} trials ({len(sweep.points)} points x {sweep.spec.repeats} seeds); "
                   "nothing trained (--dry-run)")
 

@@ -9,7 +9,7 @@ The worker and its host talk in typed messages, one JSON object per line, never 
   `{"op": "stop"}` (stop the trial after this epoch); `{"op": "exit"}`.
 - host -> worker, on a pipe of its own (what trials print goes to the trial's log file): `ready` (pid,
   backend), `started` (run_id, run_dir), `epoch` (epoch, logs), `finished` (run_dir), `pruned` (run_dir,
-  reason) or `failed` (run_dir or null, reason, error), then `idle` (rss_mb, cleanup_s) once it has cleaned up.
+  reason; run_dir null and `parameters` for a model over the config's max_params) or `failed` (run_dir or null, reason, error), then `idle` (rss_mb, cleanup_s) once it has cleaned up.
   A trial that kills its host (a segfault, `os._exit`, the kernel's out-of-memory killer, SIGKILL) sends
   nothing: the worker sees the pipe close and records how the process ended.
 
@@ -315,7 +315,7 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
     from nnlab import experiment
     from nnlab.config import load_config
     from nnlab.experiment import Timer
-    from nnlab.errors import RunPruned, first_line
+    from nnlab.errors import OverBudget, RunPruned, first_line
 
     started: dict[str, Path] = {}
     lock = _TrialLock(command.get("lock"))
@@ -344,6 +344,8 @@ def _train(channel: _Channel, command: dict[str, Any], device: str, backend_name
         except RunPruned as exc:
             run_dir = started.get("run_dir")
             channel.send("pruned", run_dir=str(run_dir) if run_dir else None, reason=str(exc))
+        except OverBudget as exc:  # more parameters than max_params: pruned before a run folder exists
+            channel.send("pruned", run_dir=None, reason=exc.detail, parameters=exc.parameters)
         except Exception as exc:  # noqa: BLE001  (every failure of a trial is the trial's, reported in one line)
             print(f"error: {first_line(exc)}", file=log, flush=True)
             run_dir = started.get("run_dir")

@@ -182,7 +182,7 @@ def run_one(ctx: WorkerContext, claim, params: dict[str, Any], seed: int, *, rep
     result: dict[str, Any] = {"seed": seed, "run_id": run_dir.name if run_dir else None, "wall_s": round(wall, 3),
                               "value": None, "reason": None}
     meta = runs.read_json(run_dir / runs.META) if run_dir and (run_dir / runs.META).is_file() else {}
-    result["parameters"] = (meta.get("parameters") or {}).get("total")
+    result["parameters"] = (meta.get("parameters") or {}).get("total") or outcome.get("parameters")
     result["duration_s"] = round(wall, 3)
     result["train_s"] = meta.get("duration_s")
     event = outcome.get("event")
