@@ -254,3 +254,13 @@ def test_a_sweep_folder_edited_before_resume_is_refused_in_one_line(base, runs_d
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {sweep_dir}/") and expected in lines[0], lines
     assert not [p for p in runs_dir.iterdir() if p.name != "sweeps"]  # nothing trained
+
+
+def test_an_experiment_file_with_repeats_alone_is_trained_with_that_many_seeds(base):
+    """`nnlab sweep recipe.yaml --repeats 5 seed=100`: the recipe itself with seeds 100..104 (a re-run study)."""
+    sweep = load_sweep(base, ["seed=100"], repeats=5, metric="val_accuracy")  # --metric: the goal from the name
+    assert sweep.swept == [] and len(sweep.points) == 1
+    assert [t.seed for t in sweep.trials()] == [100, 101, 102, 103, 104]
+    assert (sweep.spec.metric.name, sweep.spec.metric.goal) == ("val_accuracy", "maximize")
+    with pytest.raises(ConfigError, match=r"tiny.yaml: an experiment file, and no word sweeps anything: .* --repeats N"):
+        load_sweep(base, ["seed=100"])

@@ -12,8 +12,8 @@ import pytest
 
 from fake_runs import make_sweep
 from nnlab.sweeps import aggregate
-from nnlab.sweeps.report import (param_importances, plot_metric_scatter, plot_trial_curves, train_best_command,
-                                 write_sweep_report)
+from nnlab.sweeps.report import (label, param_importances, plot_metric_scatter, plot_trial_curves, shown,
+                                 train_best_command, write_sweep_report)
 from test_report import CHROMIUM, _chromium, images
 
 LEARNING_RATE = "train.optimizer.learning_rate"
@@ -167,3 +167,9 @@ def test_parameter_counts_are_not_split_by_training_settings(reports):
     ax = plot_metric_against(sweep, "model.hidden", y="parameters").axes[0]
     assert len(ax.lines) == 1 and ax.get_legend() is None
     assert list(ax.lines[0].get_ydata()) == [800.0, 3200.0]
+
+
+def test_long_swept_values_are_shown_compact_and_wrapped_in_figures():
+    model = label({"name": "cnn", "blocks": [{"filters": 2, "pool": 2}], "dense": [], "global_pool": "avg"})
+    assert shown(model) == "{name:cnn, blocks:[{filters:2, pool:2}],\ndense:[], global_pool:avg}"
+    assert shown("0.001") == "0.001" and shown("a, b: c") == "a, b: c"  # only JSON is compacted

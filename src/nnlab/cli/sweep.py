@@ -34,6 +34,8 @@ def sweep(
     resume: Optional[str] = typer.Option(None, "--resume", help="Finish a stopped sweep (id, prefix, path or latest)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: run failed trials again."),
     repeats: Optional[int] = typer.Option(None, "--repeats", min=1, help="Seeds per point (overrides the file)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="The metric to optimise and summarise, e.g. val_nmse "
+                                         "(overrides the file; its goal follows from the name)."),
     method: Optional[str] = typer.Option(None, "--method", help="grid, random or bayes (overrides the file)."),
     run_cap: Optional[int] = typer.Option(None, "--run-cap", min=1, help="random/bayes: how many points."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto, for every trial."),
@@ -96,7 +98,7 @@ def sweep(
         return
     if not source:
         raise ConfigError("nnlab sweep: give a sweep file (e.g. configs/sweeps/mnist_hidden.yaml), --resume or --join")
-    plan = sweeps.plan(source, words or [], repeats=repeats, method=method, run_cap=run_cap)
+    plan = sweeps.plan(source, words or [], repeats=repeats, method=method, run_cap=run_cap, metric=metric)
     if dry_run:
         sweeps.print_dry_run(console, plan, device, backend)
         return

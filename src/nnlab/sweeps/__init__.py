@@ -59,11 +59,11 @@ def host_settings(given: dict[str, Any], recorded: dict[str, Any]) -> HostSettin
 
 
 def plan(source: str, words: list[str], *, repeats: int | None = None, method: str | None = None,
-         run_cap: int | None = None) -> Sweep:
+         run_cap: int | None = None, metric: str | None = None) -> Sweep:
     """The sweep a file (and command-line words) describe, validated in full; nothing is made."""
     from nnlab.sweeps.spec import load_sweep
 
-    return load_sweep(source, words, repeats=repeats, method=method, run_cap=run_cap)
+    return load_sweep(source, words, repeats=repeats, method=method, run_cap=run_cap, metric=metric)
 
 
 def create(sweep: Sweep, runs_dir: Path, storage: str, command: list[str], hosts: HostSettings) -> Path:

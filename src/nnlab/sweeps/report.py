@@ -43,6 +43,24 @@ def point_label(params: dict[str, Any]) -> str:
     return ", ".join(f"{k.split('.')[-1]}={label(v)}" for k, v in params.items()) or "base"
 
 
+def shown(text: str, width: int = 40) -> str:
+    """A tick or legend label as a figure shows it: JSON without quotes, wrapped at `width` (a swept
+    model section is a long JSON object, and one line of it left no room for the axes)."""
+    import textwrap
+
+    compact = text.replace('"', "").replace(": ", ":") if text[:1] in "[{" else text
+    return "\n".join(textwrap.wrap(compact, width)) if len(compact) > width else compact
+
+
+def _tight(fig) -> None:
+    """tight_layout, without the warning it prints when long labels leave it no room (the figure is kept)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tight layout not applied")
+        fig.tight_layout()
+
+
 def _numeric(values: list[Any]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
@@ -100,12 +118,15 @@ def plot_metric_against(sweep: SweepSummary, path: str, *, y: str = "metric"):
             means.append(mean)
             stds.append(math.sqrt(sum((v - mean) ** 2 for v in sample) / len(sample)))
         if xs:
-            ax.errorbar(xs, means, yerr=stds if y == "metric" else None, marker="o", capsize=4, label=key or None)
+            ax.errorbar(xs, means, yerr=stds if y == "metric" else None, marker="o", capsize=4,
+                        label=shown(key, 60) if key else None)
     if numeric:
         if _log_spaced(sweep, path, raw_values):
             ax.set_xscale("log")
     else:
-        ax.set_xticks(range(len(values)), values, rotation=30 if max(map(len, values)) > 6 else 0)
+        ticks = [shown(v) for v in values]
+        ax.set_xticks(range(len(values)), ticks, rotation=30 if max(map(len, ticks)) > 6 else 0,
+                      fontsize=8 if max(map(len, ticks)) > 20 else None)
     ax.set_xlabel(path)
     ax.set_ylabel(f"{sweep.metric} (mean ± std over repeats)" if y == "metric" else "parameters")
     if y != "metric" and numeric:
@@ -114,7 +135,7 @@ def plot_metric_against(sweep: SweepSummary, path: str, *, y: str = "metric"):
     if any(groups):
         ax.legend(fontsize=8)
     ax.set_title(f"{sweep.metric if y == 'metric' else 'parameter count'} against {path}")
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -141,7 +162,7 @@ def plot_trial_curves(sweep: SweepSummary, runs_dir: Path):
         if length:
             mean = [sum(s[e] for s in series) / len(series) for e in range(length)]
             ax.plot(curves[0].epochs[:length], mean, color=color, linewidth=2.4, marker="o" if length == 1 else None,
-                    label=f"{labels.get(point, point)} (n={len(series)})")
+                    label=shown(f"{labels.get(point, point)} (n={len(series)})", 60))
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -151,7 +172,7 @@ def plot_trial_curves(sweep: SweepSummary, runs_dir: Path):
     if by_point and _grouped(sweep):  # a legend that groups nothing (every point once) only hides the curves
         ax.legend(fontsize=7, ncol=2 if len(by_point) > 6 else 1, loc="best")
     ax.set_title(f"learning curves: {column or sweep.metric} per trial (thin) and mean per point (thick)")
-    fig.tight_layout()
+    _tight(fig)
     return fig if by_point else None
 
 
@@ -196,14 +217,16 @@ def plot_metric_scatter(sweep: SweepSummary, path: str):
                       s=36, edgecolors="black", linewidths=0.4)
     fig.colorbar(dots, ax=ax, label="trial")
     if categories is not None:
-        ax.set_xticks(range(len(categories)), categories, rotation=30 if max(map(len, categories)) > 6 else 0)
+        ticks = [shown(c) for c in categories]
+        ax.set_xticks(range(len(categories)), ticks, rotation=30 if max(map(len, ticks)) > 6 else 0,
+                      fontsize=8 if max(map(len, ticks)) > 20 else None)
     elif _log_spaced(sweep, path, xs):
         ax.set_xscale("log")
     ax.set_xlabel(path)
     ax.set_ylabel(sweep.metric)
     ax.grid(alpha=0.3)
     ax.set_title(f"{sweep.metric} against {path} (colour: trial number)")
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -266,7 +289,7 @@ def plot_importances(importances: dict[str, float], sweep: SweepSummary):
     ax.set_xlim(0, max(1.0, max(importances.values()) * 1.15))
     ax.set_xlabel(f"importance for {sweep.metric} (Optuna, fANOVA)")
     ax.set_title("parameter importances")
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -310,7 +333,7 @@ def plot_parallel_coordinates(sweep: SweepSummary):
     ax.set_xlim(-0.1, len(names) - 0.6)
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label=sweep.metric)
     ax.set_title("parallel coordinates: each line a trial")
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -344,7 +367,7 @@ def plot_contour(sweep: SweepSummary, first: str, second: str):
     ax.set_xlabel(first + (" (log)" if x_log else ""))
     ax.set_ylabel(second + (" (log)" if y_log else ""))
     ax.set_title(f"{sweep.metric} over the two most important parameters")
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -369,7 +392,7 @@ def plot_metric_by_trial(sweep: SweepSummary):
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(f"optimisation history: {sweep.metric} of each trial, best so far")
-    fig.tight_layout()
+    _tight(fig)
     return fig
 
 
@@ -436,8 +459,11 @@ def _changes_parameter_count(sweep: SweepSummary, path: str) -> bool:
 def summary_table(sweep: SweepSummary) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     best = sweep.best()
-    for column in ("point", *sweep.swept):
-        table.add_column(column, min_width=len(column), overflow="fold")
+    texts = {k: [shown(label(p.params.get(k))) for p in sweep.points] for k in sweep.swept}  # a model: compact
+    table.add_column("point", min_width=5, overflow="fold")
+    for column in sweep.swept:
+        widest = max((len(line) for text in texts[column] for line in text.splitlines()), default=0)
+        table.add_column(column, min_width=max(len(column), widest), overflow="fold")
     scored = any(p.values or p.failed for p in sweep.points)  # else --params-only: counts alone
     for column in (("n", f"{sweep.metric} mean", "std", "min", "max", "failed") if scored else ()) + ("parameters",):
         table.add_column(column, justify="right", no_wrap=True)
@@ -447,7 +473,7 @@ def summary_table(sweep: SweepSummary) -> Table:
     for i, p in enumerate(sweep.points):
         style = "bold green" if best is not None and p.point == best.point else ""
         scores = [str(p.n), *(column[i] for column in columns), str(p.failed)] if scored else []
-        cells = [str(p.point), *(label(p.params.get(k)) for k in sweep.swept), *scores,
+        cells = [str(p.point), *(texts[k][i] for k in sweep.swept), *scores,
                  f"{p.parameters:,}" if p.parameters is not None else "-"]
         table.add_row(*cells, style=style)
     return table
@@ -460,7 +486,10 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
                   + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; status {sweep.state.get('status')}",
                   markup=False)
     if sweep.points:
-        console.print(summary_table(sweep))
+        from rich.measure import Measurement
+
+        table = summary_table(sweep)  # never narrower than its columns' minimum: rich would drop whole columns
+        console.print(table, width=max(console.width, Measurement.get(console, console.options, table).minimum))
     for row in sweep.rows:
         if row.get("status") == "failed":
             console.print(f"trial {row['trial']} seed {row['seed']} failed: {row.get('reason')}", style="red",

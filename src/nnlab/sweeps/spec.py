@@ -301,8 +301,9 @@ def is_sweep_file(raw: Any) -> bool:
 
 
 def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, repeats: int | None = None,
-               method: str | None = None, run_cap: int | None = None) -> Sweep:
-    """A sweep file, or an experiment file whose comma-list words (`a=1,2`) make a grid; validated in full.
+               method: str | None = None, run_cap: int | None = None, metric: str | None = None) -> Sweep:
+    """A sweep file, or an experiment file whose comma-list words (`a=1,2`) make a grid (or, with `repeats`, that
+    is trained with that many seeds); validated in full.
 
     `words` are `key=value` overrides of the base config; a value with top-level commas is a swept parameter.
     Raises ConfigError with one line naming the file and the parameter.
@@ -324,7 +325,7 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
                     spec_raw["parameters"] = {**spec_raw["parameters"], key: {"value": parse_yaml(text) if text else None}}
                 except yaml.YAMLError:
                     pass  # apply_overrides below names the word
-        spec = _validate_spec(spec_raw, str(path), repeats=repeats, method=method, run_cap=run_cap)
+        spec = _validate_spec(spec_raw, str(path), repeats=repeats, method=method, run_cap=run_cap, metric=metric)
         if not spec.base:
             raise ConfigError(f"{path}: base: missing (required): the experiment file this sweep varies")
         base_path = (path.parent / spec.base) if not Path(spec.base).is_absolute() else Path(spec.base)
@@ -333,11 +334,12 @@ def load_sweep(path: str | Path, words: list[str] | tuple[str, ...] = (), *, rep
             raise ConfigError(f"{path}: base: {spec.base} is not an experiment file")
         name = spec.name or _safe_name(path.stem)
     else:
-        if not swept:
+        if not swept and (repeats or 1) < 2:  # with --repeats N: the experiment itself, N seeds (a re-run study)
             raise ConfigError(f"{path}: an experiment file, and no word sweeps anything: give a sweep file "
-                              "(configs/sweeps/*.yaml) or comma lists such as model.hidden=[8],[32]")
+                              "(configs/sweeps/*.yaml), comma lists such as model.hidden=[8],[32], or --repeats N "
+                              "to train it with N seeds")
         spec_raw = {"method": method or "grid", "parameters": {k: {"values": v} for k, v in swept.items()}}
-        spec = _validate_spec(spec_raw, str(path), repeats=repeats, method=None, run_cap=run_cap)
+        spec = _validate_spec(spec_raw, str(path), repeats=repeats, method=None, run_cap=run_cap, metric=metric)
         base_path, base_raw = path, raw
         name = spec.name or _safe_name(path.stem)
     source = str(path)
@@ -411,10 +413,12 @@ def _has_top_level_comma(text: str) -> bool:
     return False
 
 
-def _validate_spec(raw: dict[str, Any], source: str, *, repeats, method, run_cap) -> SweepSpec:
+def _validate_spec(raw: dict[str, Any], source: str, *, repeats, method, run_cap, metric=None) -> SweepSpec:
     for key, value in (("repeats", repeats), ("method", method), ("run_cap", run_cap)):
         if value is not None:
             raw[key] = value
+    if metric is not None:  # --metric: the name; its goal from the name (val_loss lower, val_accuracy higher)
+        raw["metric"] = {"name": metric}
     if raw.get("method") is not None and raw.get("method") not in METHODS:
         raise ConfigError(f"{source}: method: unknown method {raw['method']!r} (allowed: {', '.join(METHODS)})")
     try:
