@@ -31,7 +31,8 @@ test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -n 2  # two workers: most of the time is TensorFlow starting in subprocesses
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -n 2 $(JAX_TESTS)
 
-# Rewrite tests/golden_runs.json on both backends: only when a change is meant to move the numbers (say why in the commit).
+# Rewrite tests/golden_runs.json for this CPU class on both backends: only when a change is meant to move the numbers
+# (say why in the commit), or to add a CPU class the file lacks.
 golden: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:xdist tests/test_golden_runs.py -k stored_numbers --update-golden
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -p no:xdist tests/test_golden_runs.py -k stored_numbers --update-golden
