@@ -240,3 +240,18 @@ def test_a_worker_claims_its_last_point_again_and_avoids_points_others_train(tmp
     third = theirs.claim(after_point=1)
     assert third.attrs["point"] == 1
     assert mine.claim(after_point=0).attrs["point"] == 2  # point 0 done, point 1 taken: the free one
+
+
+def test_a_drive_whose_workers_are_done_waits_for_a_trial_a_live_worker_elsewhere_trains(sweep_dir):
+    """Two `--resume` processes (two containers; or --join on two machines): the one whose own workers run out
+    of trials first waits for the other's running trial instead of calling it left over (it exited 1)."""
+    from nnlab.sweeps import driver
+
+    study = studies.load("journal", sweep_dir)
+    claimed = study.claim()
+    lease = studies.hold_lease(sweep_dir, "w-elsewhere")
+    study.set_attrs(claimed, worker={"id": "w-elsewhere"}, heartbeat=time.time())
+    assert driver.running_elsewhere(study)  # alive elsewhere: wait
+    os.close(lease)  # that worker died
+    assert not driver.running_elsewhere(study)  # its trial is re-enqueued: left for a resume
+    assert study.rows()[0]["status"] == "waiting"

@@ -46,7 +46,7 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
     try:
         last, shown_at = None, 0.0
         seen = {(r["trial"], r["seed"]) for r in study.rows() if r["status"] in FINISHED}  # before this drive
-        while any(p.poll() is None for p in procs):
+        while any(p.poll() is None for p in procs) or running_elsewhere(study):
             time.sleep(1.0)
             rows = study.rows()
             for row in rows:
@@ -106,6 +106,14 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
 
 
 FINISHED = ("completed", "pruned", "failed", "skipped")
+
+
+def running_elsewhere(study) -> bool:
+    """Trials that other processes' live workers still train (another --resume, a --join on another machine):
+    once this process's workers are done it waits for them, rather than calling them left over. A trial whose
+    worker died is re-enqueued here (`requeue_stale`) and then no longer running: the sweep is to resume."""
+    study.requeue_stale()
+    return study.running()
 
 
 def trial_line(row: dict, spec) -> str:

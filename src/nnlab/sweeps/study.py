@@ -273,6 +273,10 @@ class SweepStudy:
         """True while some trial waits or runs."""
         return bool(self.trials((TrialState.RUNNING, TrialState.WAITING)))
 
+    def running(self) -> bool:
+        """True while some trial runs (in this process's workers or anybody's)."""
+        return bool(self.trials((TrialState.RUNNING,)))
+
     def rows(self) -> list[dict[str, Any]]:
         return trial_rows(self.trials(), self.spec)
 
