@@ -9,7 +9,8 @@ The worker and its host talk in typed messages, one JSON object per line, never 
   `{"op": "stop"}` (stop the trial after this epoch); `{"op": "exit"}`.
 - host -> worker, on a pipe of its own (what trials print goes to the trial's log file): `ready` (pid,
   backend), `started` (run_id, run_dir), `epoch` (epoch, logs), `finished` (run_dir), `pruned` (run_dir,
-  reason; run_dir null and `parameters` for a model over the config's max_params) or `failed` (run_dir or null, reason, error), then `idle` (rss_mb, cleanup_s) once it has cleaned up.
+  reason; run_dir null and `parameters` for a model over the config's max_params) or `failed` (run_dir or
+  null, reason, error), then `idle` (rss_mb, cleanup_s) once it has cleaned up.
   A trial that kills its host (a segfault, `os._exit`, the kernel's out-of-memory killer, SIGKILL) sends
   nothing: the worker sees the pipe close and records how the process ended.
 
