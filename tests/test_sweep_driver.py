@@ -33,3 +33,16 @@ def test_the_eta_is_the_median_trial_duration_times_the_trials_left_per_worker()
     # 9 left x the median 2.0 s / 2 workers = 9 s; the elapsed-time rate (34 s / 3 x 9 = 102 s) would swing.
     assert line == "trials: 3 done (0 failed, 0 pruned), 1 running, 8 left, best val_accuracy 0.7000; 34s elapsed, ETA 9s"
     assert progress_line(study, time.time() - 34, workers=2, rows=rows[:1] + [row(1, "waiting")]).endswith("ETA 30s")
+
+
+def test_the_eta_counts_down_while_long_trials_run():
+    rows = [row(0, "completed", 0.5, 600.0), row(1, "completed", 0.6, 600.0), row(2, "running"), row(3, "running")]
+    study = SimpleNamespace(spec=SPEC, rows=lambda: rows)
+    assert progress_line(study, time.time() - 700, workers=2).endswith("ETA 10m00s")  # nothing known: a full median
+    # 450 s and 500 s into their 600: 150 s and 100 s left, shared by the 2 workers.
+    line = progress_line(study, time.time() - 1150, workers=2, running_for={(2, 0): 450.0, (3, 1): 500.0})
+    assert line.endswith("ETA 2m05s")
+    # a trial past the median adds nothing; the trials still waiting add a median each.
+    line = progress_line(study, time.time() - 1300, workers=2, rows=rows + [row(4, "waiting")],
+                         running_for={(2, 0): 700.0, (3, 1): 500.0})
+    assert line.endswith("ETA 5m50s")

@@ -173,3 +173,24 @@ def test_long_swept_values_are_shown_compact_and_wrapped_in_figures():
     model = label({"name": "cnn", "blocks": [{"filters": 2, "pool": 2}], "dense": [], "global_pool": "avg"})
     assert shown(model) == "{name:cnn, blocks:[{filters:2, pool:2}],\ndense:[], global_pool:avg}"
     assert shown("0.001") == "0.001" and shown("a, b: c") == "a, b: c"  # only JSON is compacted
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_a_narrow_terminal_gets_every_column_whole(reports, width):
+    """rich squeezes a table to the terminal: it dropped the point, swept and n columns and cut the numbers."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from nnlab.sweeps.report import print_sweep
+
+    sweep = aggregate.read_sweep(reports["grid"][0])
+    out = StringIO()
+    print_sweep(sweep, Console(file=out, width=width, color_system=None))
+    lines = out.getvalue().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("point")), None)
+    assert start is not None, out.getvalue()  # the point column was dropped
+    assert lines[start].split()[:4] == ["point", "model.hidden", "train.optimizer.learning_rate", "n"], lines
+    assert "…" not in out.getvalue()
+    table = lines[start + 2:lines.index(next(line for line in lines if line.startswith("sweep id: ")))]
+    assert [row.split()[0] for row in table] == [str(p.point) for p in sweep.points]

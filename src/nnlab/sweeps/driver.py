@@ -46,14 +46,19 @@ def drive(sweep_dir: Path, storage_url: str, *, workers: int, threads: int, devi
     try:
         last, shown_at = None, 0.0
         seen = {(r["trial"], r["seed"]) for r in study.rows() if r["status"] in FINISHED}  # before this drive
+        running_since: dict[tuple[int, int], float] = {}  # when this process first saw each run running
         while any(p.poll() is None for p in procs) or running_elsewhere(study):
             time.sleep(1.0)
             rows = study.rows()
+            now = time.time()
+            running_since = {key: running_since.get(key, now) for key in
+                             ((r["trial"], r["seed"]) for r in rows if r["status"] == "running")}
             for row in rows:
                 if row["status"] in FINISHED and (row["trial"], row["seed"]) not in seen:
                     seen.add((row["trial"], row["seed"]))
                     _say(console, trial_line(row, study.spec))
-            line = progress_line(study, started, workers=workers, rows=rows)
+            line = progress_line(study, started, workers=workers, rows=rows,
+                                 running_for={key: now - since for key, since in running_since.items()})
             counts = line.split(";")[0]
             if counts != last or time.time() - shown_at >= 30:  # on every change, else twice a minute
                 _say(console, line)
@@ -129,9 +134,12 @@ def trial_line(row: dict, spec) -> str:
             f"{reason}" + (f"  {params}" if params else ""))
 
 
-def progress_line(study, started: float, *, workers: int = 1, rows: list[dict] | None = None) -> str:
+def progress_line(study, started: float, *, workers: int = 1, rows: list[dict] | None = None,
+                  running_for: dict[tuple[int, int], float] | None = None) -> str:
     """The totals; the ETA is the trials left times the median duration of the trials finished so far,
-    shared among the workers (steady: one slow start or a burst of finishes does not swing it)."""
+    shared among the workers (steady: one slow start or a burst of finishes does not swing it). A running
+    trial counts only the part of the median it has not run yet (`running_for`: seconds by (trial, seed)),
+    so the ETA of long trials counts down between finishes."""
     rows = study.rows() if rows is None else rows
     counts = {s: sum(r["status"] == s for r in rows) for s in aggregate.TRIAL_STATUSES}
     done = counts["completed"] + counts["pruned"] + counts["failed"] + counts["skipped"]
@@ -145,7 +153,10 @@ def progress_line(study, started: float, *, workers: int = 1, rows: list[dict] |
     eta = ""
     if durations and left:
         median = durations[len(durations) // 2]
-        eta = f", ETA {_clock(median * left / max(1, min(workers, left)))}"
+        ran = running_for or {}
+        work = counts["waiting"] * median + sum(max(0.0, median - ran.get((r["trial"], r["seed"]), 0.0))
+                                                for r in rows if r["status"] == "running")
+        eta = f", ETA {_clock(work / max(1, min(workers, left)))}"
     best_text = f", best {metric} {best:.4f}" if best is not None else ""
     skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
     return (f"trials: {done} done ({counts['failed']} failed, {counts['pruned']} pruned{skipped}), "

@@ -489,7 +489,13 @@ def print_sweep(sweep: SweepSummary, console: Console, *, report_path: Path | No
         from rich.measure import Measurement
 
         table = summary_table(sweep)  # never narrower than its columns' minimum: rich would drop whole columns
-        console.print(table, width=max(console.width, Measurement.get(console, console.options, table).minimum))
+        unbounded = console.options.update_width(1_000_000)  # a measure within the console's width is cut to it
+        width = console.width  # print(width=) cannot widen a console, so the console itself is widened
+        console.width = max(width, Measurement.get(console, unbounded, table).minimum)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
     for row in sweep.rows:
         if row.get("status") == "failed":
             console.print(f"trial {row['trial']} seed {row['seed']} failed: {row.get('reason')}", style="red",
