@@ -173,6 +173,7 @@ def test_long_swept_values_are_shown_compact_and_wrapped_in_figures():
     model = label({"name": "cnn", "blocks": [{"filters": 2, "pool": 2}], "dense": [], "global_pool": "avg"})
     assert shown(model) == "{name:cnn, blocks:[{filters:2, pool:2}],\ndense:[], global_pool:avg}"
     assert shown("0.001") == "0.001" and shown("a, b: c") == "a, b: c"  # only JSON is compacted
+    assert [label(v) for v in (None, True, 0.5, "relu")] == ["null", "true", "0.5", "relu"]  # as YAML spells them
 
 
 @pytest.mark.parametrize("width", [40, 80])

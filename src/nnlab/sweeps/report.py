@@ -36,7 +36,8 @@ def find_sweep_ref(ref: str, runs_dir: str | Path, sweep_only: bool) -> Path | N
 
 
 def label(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    """A swept value as the sweep file spells it: JSON (null, true, [8]), not Python (None, True)."""
+    return json.dumps(value) if value is None or isinstance(value, (list, dict, bool)) else str(value)
 
 
 def point_label(params: dict[str, Any]) -> str:
