@@ -118,6 +118,7 @@ def test_dry_run_lists_every_trial_with_its_parameter_count(base, runs_dir):
     assert "seed   1" in lines[1] and "310" in lines[1] and lines[1].endswith("model.hidden=[4]")
     assert "1,210" in lines[3] and "model.hidden=[16]" in lines[3]  # 64*16+16 + 16*10+10
     assert lines[3].endswith("(over max_params 1,000: pruned)")
+    assert result.stdout.endswith("4 trials (2 points x 2 seed(s)); nothing trained (--dry-run)\n")
     assert not runs_dir.exists()
 
 
@@ -136,6 +137,7 @@ def test_the_command_line_beats_the_file_s_constants_in_what_the_sweep_records(t
     result = nnlab("sweep", str(path), "train.epochs=2", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "every trial: train.epochs=2\n" in result.stdout and "epochs=10" not in result.stdout
+    assert "2 trials (2 points x 1 seed(s))" in result.stdout
 
 
 def test_params_only_records_parameter_counts_and_plots_them(base, runs_dir):

@@ -161,7 +161,7 @@ def print_dry_run(console, sweep: Sweep, device: str, backend: str | None) -> No
         over = f"  (over max_params {budget:,}: pruned)" if budget is not None and counts[trial.point] > budget else ""
         console.print(f"trial {trial.index:>4}  point {trial.point:>3}  seed {trial.seed:>3}  "
                       f"parameters {counts[trial.point]:>12,}  {shown}{over}", markup=False)
-    console.print(f"{len(sweep.trials())} trials ({len(sweep.points)} points x {sweep.spec.repeats} seeds); "
+    console.print(f"{len(sweep.trials())} trials ({len(sweep.points)} points x {sweep.spec.repeats} seed(s)); "
                   "nothing trained (--dry-run)")
 
 
