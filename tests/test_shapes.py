@@ -81,6 +81,33 @@ def test_r3_generator_keeps_the_aspect_margin_and_proportions():
     assert 0.5 < shares[0] < 0.7 and shares[1] < 0.3 and shares[2] < 0.3
 
 
+def test_turn_adds_each_training_image_turned_with_the_label_its_shape_then_has():
+    plain = load_r3(n_train=60, n_val=10, margin=0.5)
+    dataset = load_r3(n_train=60, n_val=10, margin=0.5, turn=True)
+    assert dataset.x_train.shape == (120, 64, 64, 1) and len(dataset.y_train) == 120
+    np.testing.assert_array_equal(dataset.x_train[:60], plain.x_train)  # the drawn images first, as they were
+    np.testing.assert_array_equal(dataset.x_val, plain.x_val)  # validation is never turned
+    masks = dataset.x_train[60:, ..., 0] > 0.5
+    ratio = masks.any(axis=1).sum(axis=1) / masks.any(axis=2).sum(axis=1)  # width / height of the turned copies
+    turned = dataset.y_train[60:]
+    assert set(turned) == {0, 1, 2} and np.array_equal(turned, np.array([0, 2, 1])[plain.y_train])
+    assert np.all(ratio[turned == 0] == 1) and np.all(ratio[turned == 1] >= 1.5) and np.all(1 / ratio[turned == 2] >= 1.5)
+    assert dataset.meta["turned"] == "60 training images, each also turned by 90 degrees"
+    crt = load_crt(n_train=20, n_val=4, turn=True)
+    np.testing.assert_array_equal(crt.y_train[20:], crt.y_train[:20])  # circles, rectangles, triangles stay what they are
+
+
+def test_turn_needs_square_images(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "course"
+    write_course_folder(folder, "r3")
+    for png in (folder / "r3-trn").iterdir():
+        Image.new("L", (64, 48)).save(png)
+    with pytest.raises(ConfigError, match=r"data.turn: needs square images \(these are 48x64\)"):
+        load_r3(path=str(folder), turn=True)
+
+
 def test_generator_options_are_validated(tmp_path):
     from conftest import write_config
     from nnlab.config import load_config

@@ -34,6 +34,8 @@ from nnlab.errors import ConfigError
 SIZE = 64
 CRT_CLASSES = ("circle", "rectangle", "triangle")
 R3_CLASSES = ("square", "horizontal", "vertical")
+CRT_TURNED = (0, 1, 2)  # a class index -> the class of its image turned by 90 degrees
+R3_TURNED = (0, 2, 1)
 GENERATED_SIZES = (500, 1000)  # train, validation: what the course folders held
 
 
@@ -44,6 +46,8 @@ class ShapesParams(DataParams):
     normalize: bool = Field(True, description="scale pixels to [0, 1]")
     noise: float = Field(0.0, ge=0, le=1, description="generator: std of Gaussian pixel noise (0..1 scale)")
     augment: AugmentParams | None = Field(None, description="random flip/shift/rotate while training")
+    turn: bool = Field(False, description="train on every training image twice: as it is and turned by 90 degrees "
+                                          "(r3: a wide rectangle turned is tall, and is labelled so)")
 
     def image_format(self) -> ImageFormat:
         return ImageFormat("channel 0", (SIZE, SIZE), 255.0 if self.normalize else 1.0)
@@ -87,22 +91,24 @@ class R3Params(ShapesParams):
 
 @DATASETS.register(CRTParams)
 def load_crt(n_train=None, n_val=None, val_split=None, seed=0, source="auto", path=None, normalize=True, noise=0.0,
-             augment=None, size=(8, 24)) -> Dataset:
+             augment=None, turn=False, size=(8, 24)) -> Dataset:
     """64x64 circles, rectangles and triangles, 3 classes (course crt-* folders or generated: 500 train, 1,000 val)."""
     generator = {"size": list(size), "noise": noise}
-    return _load("crt", CRT_CLASSES, _crt_images, generator, locals())
+    return _load("crt", CRT_CLASSES, CRT_TURNED, _crt_images, generator, locals())
 
 
 @DATASETS.register(R3Params)
 def load_r3(n_train=None, n_val=None, val_split=None, seed=0, source="auto", path=None, normalize=True, noise=0.0,
-            augment=None, margin=0.25, max_aspect=3.0, square_tolerance=0.0, proportions=None, side=(8, 20)) -> Dataset:
+            augment=None, turn=False, margin=0.25, max_aspect=3.0, square_tolerance=0.0, proportions=None,
+            side=(8, 20)) -> Dataset:
     """64x64 squares vs horizontal vs vertical rectangles, 3 classes (course r3-* folders or generated)."""
     generator = {"margin": margin, "max_aspect": max_aspect, "square_tolerance": square_tolerance,
                  "proportions": proportions, "side": list(side), "noise": noise}
-    return _load("r3", R3_CLASSES, _r3_images, generator, locals())
+    return _load("r3", R3_CLASSES, R3_TURNED, _r3_images, generator, locals())
 
 
-def _load(name: str, classes: tuple[str, ...], make_images, generator: dict[str, Any], opts: dict[str, Any]) -> Dataset:
+def _load(name: str, classes: tuple[str, ...], turned: tuple[int, ...], make_images, generator: dict[str, Any],
+          opts: dict[str, Any]) -> Dataset:
     check_path(opts["path"])
     folder = None if opts["source"] == "generate" else find_course_folder(name, opts["path"])
     if folder is None and (opts["source"] == "files" or opts["path"]):
@@ -133,6 +139,12 @@ def _load(name: str, classes: tuple[str, ...], make_images, generator: dict[str,
         x_train, x_val, y_train, y_val = split_off(x_train, y_train, opts["val_split"], opts["seed"], stratify=True)
     x_train, y_train = take_first(opts["n_train"], x_train, y_train)
     x_val, y_val = take_first(opts["n_val"], x_val, y_val)
+    if opts["turn"]:  # after n_train: the images drawn are the budget, their turned copies come with them
+        if x_train.shape[1] != x_train.shape[2]:
+            raise ConfigError(f"data.turn: needs square images (these are {x_train.shape[1]}x{x_train.shape[2]})")
+        x_train = np.concatenate([x_train, np.rot90(x_train, axes=(1, 2))])
+        y_train = np.concatenate([y_train, np.asarray(turned, dtype="int32")[y_train]])
+        meta["turned"] = f"{len(y_train) // 2} training images, each also turned by 90 degrees"
     image_format = ShapesParams(normalize=opts["normalize"]).image_format()
     if x_train.shape[1:3] != image_format.size:  # course PNGs of another size than the generator's
         image_format = dataclasses.replace(image_format, size=x_train.shape[1:3])
