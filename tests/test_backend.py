@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
+
+from nnlab.training import backend
 
 from conftest import nnlab, pretend_interrupted, tiny_digits_config, write_config
 from test_train import history, only_run
@@ -27,8 +31,6 @@ print("LOADED:" + ",".join(sorted(m for m in ("tensorflow", "jax") if sys.module
 
 
 def probe(*args: str, before: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
     return subprocess.run([sys.executable, "-c", PROBE.format(args=list(args), before=before)], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=300)
 
@@ -125,20 +127,50 @@ def test_evaluation_reuses_fit_validation_only_where_it_is_the_same_number(tmp_p
     assert metrics["val"]["accuracy"] == pytest.approx(fresh["accuracy"])
 
 
-@pytest.mark.parametrize("threads, slot", [(1, "0"), (1, "1"), (2, "0"), (64, "0")])
-def test_jax_threads_confine_the_process_to_that_many_cpus(threads, slot):
-    """XLA sizes its CPU pool from the CPUs the process may use: --threads N confines it to N of them (sweep
-    worker k to its own ones), one thread also turns Eigen's pool off; and XLA accepts the flags (an unknown
-    one aborts the process)."""
-    import os
-
+def _pinned_jax(threads: int, slot: str, cache: Path) -> subprocess.CompletedProcess:
+    """A fresh process that configures JAX with `threads` as sweep worker `slot`, its CPU locks in `cache`."""
     code = ("import os; from nnlab.training import backend; info = backend.configure(backend='jax', "
             f"num_threads={threads}); import jax.numpy as jnp; float(jnp.ones(3).sum()); "
             "print(sorted(os.sched_getaffinity(0)), os.environ.get('XLA_FLAGS', ''))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "NNLAB_CPU_SLOT": slot, "XLA_FLAGS": ""})
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NNLAB_CPU_SLOT": slot, "XLA_FLAGS": "", "NNLAB_CACHE_DIR": str(cache)})
+
+
+@pytest.mark.parametrize("threads, slot", [(1, "0"), (1, "1"), (2, "0"), (64, "0")])
+def test_jax_threads_confine_the_process_to_that_many_cpus(threads, slot, tmp_path):
+    """XLA sizes its CPU pool from the CPUs the process may use: --threads N confines it to N of them (sweep
+    worker k to its own ones), one thread also turns Eigen's pool off; and XLA accepts the flags (an unknown
+    one aborts the process)."""
+    result = _pinned_jax(threads, slot, tmp_path)
     assert result.returncode == 0, result.stderr
     cpus = sorted(os.sched_getaffinity(0))
     start = int(slot) * threads % len(cpus)
     want = (cpus * 2)[start : start + threads] if threads < len(cpus) else cpus
     assert result.stdout.strip() == f"{want} {'--xla_cpu_multi_thread_eigen=false' if threads == 1 else ''}".strip()
+
+
+def test_a_cpu_another_process_holds_is_passed_over(tmp_path, monkeypatch):
+    """Two sweeps on one machine both have a worker 0: the second's trials must not share the first's CPU while
+    another idles. A process holds its CPUs (a flock per CPU) until it exits; the next takes free ones first,
+    and only when none is free the ones its slot names."""
+    monkeypatch.setenv("NNLAB_CACHE_DIR", str(tmp_path))
+    first, first_locks = backend.claim_cpus([0, 1, 2], 1)
+    second, second_locks = backend.claim_cpus([0, 1, 2], 1)
+    third, third_locks = backend.claim_cpus([0, 1, 2], 2)  # one CPU free: it, and the first of its order
+    assert (first, second, third) == ([0], [1], [0, 2])
+    assert (len(first_locks), len(second_locks), len(third_locks)) == (1, 1, 1)
+    for fd in first_locks + third_locks:
+        os.close(fd)  # as when those processes exit
+    again, again_locks = backend.claim_cpus([0, 1, 2], 2)
+    assert again == [0, 2]
+    for fd in second_locks + again_locks:
+        os.close(fd)
+
+    cpus = sorted(os.sched_getaffinity(0))  # a real process started as worker 0 of a second sweep
+    held, locks = backend.claim_cpus(cpus, 1)
+    result = _pinned_jax(1, "0", tmp_path)
+    for fd in locks:
+        os.close(fd)
+    assert result.returncode == 0, result.stderr
+    assert held == cpus[:1]
+    assert result.stdout.startswith(f"{cpus[1:2] if len(cpus) > 1 else cpus} ")

@@ -211,14 +211,50 @@ def _configure_jax(device: str, deterministic: bool, num_threads: int | None) ->
 
 def _limit_cpus(num_threads: int) -> list[str]:
     """XLA has no thread-count flag: its CPU thread pool is as large as the CPUs the process may run on. So
-    the process is confined to `num_threads` of them; sweep workers (NNLAB_CPU_SLOT = the worker's number)
-    take consecutive, different ones. One thread also turns off Eigen's own threads. Returns XLA flags."""
+    the process is confined to `num_threads` of them, taken with `claim_cpus`: free ones first, so that two
+    sweeps, or a sweep and an `nnlab train --threads 1`, on one machine do not share a CPU while another idles;
+    a sweep worker (NNLAB_CPU_SLOT = the worker's number) tries its own slot's first. One thread also turns off
+    Eigen's own threads. Returns XLA flags."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if 0 < num_threads < len(cpus):
         slot = os.environ.get("NNLAB_CPU_SLOT", "0")
         start = (int(slot) if slot.isdigit() else 0) * num_threads % len(cpus)
-        os.sched_setaffinity(0, (cpus * 2)[start : start + num_threads])
+        chosen, locks = claim_cpus(cpus[start:] + cpus[:start], num_threads)
+        _CPU_LOCKS.extend(locks)
+        os.sched_setaffinity(0, chosen)
     return ["--xla_cpu_multi_thread_eigen=false"] if num_threads == 1 else []
+
+
+_CPU_LOCKS: list[int] = []  # held open for the process's life: the kernel frees a flock when it exits, however
+
+
+def claim_cpus(order: list[int], n: int) -> tuple[list[int], list[int]]:
+    """`n` CPUs, the first in `order` that no other process holds (an exclusive flock on a file per CPU in the
+    cache folder), topped up from the start of `order` when fewer are free. Returns (CPUs, lock descriptors
+    to keep open); without a writable cache folder, the first `n` in `order` and no locks."""
+    import fcntl
+
+    from nnlab.runs import cache_root
+
+    taken: list[int] = []
+    locks: list[int] = []
+    try:
+        folder = cache_root() / "cpus"
+        folder.mkdir(parents=True, exist_ok=True)
+        for cpu in order:
+            if len(taken) == n:
+                break
+            fd = os.open(folder / f"cpu{cpu}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held by another process
+                os.close(fd)
+                continue
+            taken.append(cpu)
+            locks.append(fd)
+    except OSError:
+        pass
+    return sorted(taken + [cpu for cpu in order if cpu not in taken][: n - len(taken)]), locks
 
 
 def _hide_tensorflow() -> None:
@@ -369,4 +405,4 @@ class JaxWindowSteps:
 
 
 __all__ = ["BACKENDS", "EXTRAS", "JaxWindowSteps", "choose", "configure", "configure_for_run",
-           "jit_compile", "machine", "run_backend", "seed_everything", "set_jit", "threads"]
+           "claim_cpus", "jit_compile", "machine", "run_backend", "seed_everything", "set_jit", "threads"]
