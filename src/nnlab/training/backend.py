@@ -225,7 +225,7 @@ def _limit_cpus(num_threads: int) -> list[str]:
     return ["--xla_cpu_multi_thread_eigen=false"] if num_threads == 1 else []
 
 
-_CPU_LOCKS: list[int] = []  # held open for the process's life: the kernel frees a flock when it exits, however
+_CPU_LOCKS: list[int] = []  # kept open for the process's life; the kernel frees a flock however the process ends
 
 
 def claim_cpus(order: list[int], n: int) -> tuple[list[int], list[int]]:
