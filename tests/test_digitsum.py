@@ -92,3 +92,41 @@ def test_frame_loss_needs_frame_labels():
     spec = DatasetSpec("regression", (3, 8, 8, 1), 1)  # image sequences without per-frame labels
     with pytest.raises(ConfigError, match="model.frame_loss_weight: this dataset has no per-frame labels"):
         build_cnn_rnn(spec, filters=[2], frame_dense=4, units=[2], frame_loss_weight=0.5)
+
+
+def test_frame_sum_adds_up_what_the_frame_head_reads_and_loads_in_safe_mode(tmp_path):
+    """With the sum head's last layer at zero, the output is exactly the per-frame readings summed: sum over
+    frames of sum_k p_k * k. Its fixed weights survive saving (and are not trained)."""
+    import keras
+
+    from nnlab.datasets.base import DatasetSpec
+    from nnlab.models.cnn_rnn import build_cnn_rnn
+
+    spec = DatasetSpec("regression", (3, 8, 8, 1), 1, frame_classes=10)
+    model = build_cnn_rnn(spec, filters=[2], frame_dense=4, units=[2], frame_loss_weight=0.5, frame_sum=True)
+    (head,) = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense) and layer.trainable]
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])  # the recurrent sum head says 0
+    x = np.random.default_rng(0).random((5, 3, 8, 8, 1), dtype="float32")
+    out = model.predict(x, verbose=0)
+    expected = (out["frame_labels"] * np.arange(10)).sum(axis=(1, 2))
+    np.testing.assert_allclose(out["output"][:, 0], expected, rtol=1e-5)
+    assert not model.get_layer("frame_values").trainable
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")  # safe_mode=True: no Lambda layer to refuse
+    np.testing.assert_allclose(again.predict(x, verbose=0)["output"], out["output"], rtol=1e-6)
+
+
+def test_frame_sum_needs_the_frame_head_and_one_sum_per_sequence(tmp_path):
+    from nnlab.config import load_config
+    from nnlab.datasets.base import DatasetSpec
+    from nnlab.errors import ConfigError
+    from nnlab.models.cnn_rnn import build_cnn_rnn
+
+    path = write_config(tmp_path / "fs.yaml", {"name": "fs", "data": {"name": "digitsum"},
+                                              "model": {"name": "cnn_rnn", "frame_sum": True}})
+    with pytest.raises(ConfigError, match="model: .*frame_sum adds up the per-frame head's readings: it needs "
+                                          "frame_loss_weight > 0"):
+        load_config(path)
+    spec = DatasetSpec("sequence_regression", (3, 8, 8, 1), 1, output_length=3, frame_classes=10)
+    with pytest.raises(ConfigError, match="model.frame_sum: needs one number per sequence .* sequence_regression"):
+        build_cnn_rnn(spec, filters=[2], frame_dense=4, units=[2], frame_loss_weight=0.5, frame_sum=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nnlab.errors import ConfigError
 from nnlab.models.base import FRAME_HEAD, MODELS, LayerUnits, output_layer
@@ -29,12 +29,21 @@ class CNNRNNParams(Params):
     output_bias: float = Field(0.0, description="initial bias of the output layer, e.g. the mean of a regression target")
     frame_loss_weight: float = Field(0.0, ge=0, description="weight of an auxiliary per-frame classification loss "
                                      "(datasets with frame labels, e.g. digitsum); 0: off")
+    frame_sum: bool = Field(False, description="add to the output what the per-frame head reads, summed over the "
+                                               "frames (each frame: the expected class index, digitsum's digit); "
+                                               "needs frame_loss_weight; set output_bias to 0")
+
+    @model_validator(mode="after")
+    def _frame_sum_reads_the_frame_head(self) -> CNNRNNParams:
+        if self.frame_sum and not self.frame_loss_weight:
+            raise ValueError("frame_sum adds up the per-frame head's readings: it needs frame_loss_weight > 0")
+        return self
 
 
 @MODELS.register(CNNRNNParams)
 def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropout=0.0, batch_norm=False, cell="lstm",
                   units=(64,), activation="tanh", dropout=0.0, bidirectional=False, dense=(), dense_activation="relu",
-                  output_activation=None, output_bias=0.0, frame_loss_weight=0.0):
+                  output_activation=None, output_bias=0.0, frame_loss_weight=0.0, frame_sum=False):
     """Per-frame Conv2D blocks + Flatten (+ Dense) wrapped in TimeDistributed, then RNN layers and the task's head."""
     import keras
     from keras import layers
@@ -60,6 +69,9 @@ def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropou
     if frame_loss_weight and not spec.frame_classes:
         raise ConfigError("model.frame_loss_weight: this dataset has no per-frame labels to learn from")
     per_step = spec.task in SEQUENCE_TASKS
+    if frame_sum and (spec.task != "regression" or spec.output_dim != 1):
+        raise ConfigError(f"model.frame_sum: needs one number per sequence (task regression); this dataset's task "
+                          f"is {spec.task}")
     inputs = keras.Input(spec.input_shape)
     frames = layers.TimeDistributed(encoder, name="frames")(inputs)
     x = frames
@@ -74,5 +86,20 @@ def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropou
     outputs = head(x)
     if frame_loss_weight:  # each frame's own class from its encoding: an auxiliary loss (seed 003's idea)
         frame_head = layers.Dense(spec.frame_classes, activation="softmax")
-        outputs = {"output": outputs, FRAME_HEAD: layers.TimeDistributed(frame_head, name=FRAME_HEAD)(frames)}
+        readings = layers.TimeDistributed(frame_head, name=FRAME_HEAD)(frames)
+        if frame_sum:
+            outputs = layers.Add()([outputs, _summed_readings(readings, spec.frame_classes, spec.input_shape[0])])
+        outputs = {"output": outputs, FRAME_HEAD: readings}
     return keras.Model(inputs, outputs, name=f"cnn_{cell}")
+
+
+def _summed_readings(readings, classes: int, frames: int):
+    """sum over frames of sum_k p_k * k: a fixed Dense (class index x frame count) on each frame's probabilities,
+    averaged over the frames. Built-in layers only, so a saved model loads in safe mode (no Lambda)."""
+    import numpy as np
+    from keras import layers
+
+    value = layers.Dense(1, use_bias=False, trainable=False, kernel_initializer="zeros", name="frame_values")
+    per_frame = value(readings)  # builds the layer: its weights are set next, with no random draw
+    value.set_weights([np.arange(classes, dtype="float32").reshape(classes, 1) * frames])
+    return layers.GlobalAveragePooling1D(name="frame_sum")(per_frame)
