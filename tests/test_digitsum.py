@@ -96,24 +96,46 @@ def test_frame_loss_needs_frame_labels():
 
 def test_frame_sum_adds_up_what_the_frame_head_reads_and_loads_in_safe_mode(tmp_path):
     """With the sum head's last layer at zero, the output is exactly the per-frame readings summed: sum over
-    frames of sum_k p_k * k. Its fixed weights survive saving (and are not trained)."""
+    frames of sum_k p_k * k. The sum passes no gradient back to the frame head, and the model reloads."""
     import keras
 
     from nnlab.datasets.base import DatasetSpec
     from nnlab.models.cnn_rnn import build_cnn_rnn
+    from nnlab.models.layers import FrameSum
 
     spec = DatasetSpec("regression", (3, 8, 8, 1), 1, frame_classes=10)
     model = build_cnn_rnn(spec, filters=[2], frame_dense=4, units=[2], frame_loss_weight=0.5, frame_sum=True)
-    (head,) = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense) and layer.trainable]
+    (head,) = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])  # the recurrent sum head says 0
     x = np.random.default_rng(0).random((5, 3, 8, 8, 1), dtype="float32")
     out = model.predict(x, verbose=0)
     expected = (out["frame_labels"] * np.arange(10)).sum(axis=(1, 2))
     np.testing.assert_allclose(out["output"][:, 0], expected, rtol=1e-5)
-    assert not model.get_layer("frame_values").trainable
     model.save(tmp_path / "m.keras")
-    again = keras.models.load_model(tmp_path / "m.keras")  # safe_mode=True: no Lambda layer to refuse
+    again = keras.models.load_model(tmp_path / "m.keras")  # safe_mode=True: a registered layer, no Lambda
     np.testing.assert_allclose(again.predict(x, verbose=0)["output"], out["output"], rtol=1e-6)
+
+    readings = np.full((2, 3, 10), 0.1, dtype="float32")
+    assert float(np.abs(_gradient(lambda r: keras.ops.sum(FrameSum()(r)), readings)).max()) == 0.0
+    assert float(np.abs(_gradient(lambda r: keras.ops.sum(r * 2.0), readings)).max()) == 2.0  # the probe works
+
+
+def _gradient(f, x: np.ndarray) -> np.ndarray:
+    """d f(x) / dx on the running Keras backend."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(f)(x))
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = f(x)
+    g = tape.gradient(y, x)
+    return np.zeros(x.shape) if g is None else g.numpy()
 
 
 def test_frame_sum_needs_the_frame_head_and_one_sum_per_sequence(tmp_path):

@@ -30,8 +30,9 @@ class CNNRNNParams(Params):
     frame_loss_weight: float = Field(0.0, ge=0, description="weight of an auxiliary per-frame classification loss "
                                      "(datasets with frame labels, e.g. digitsum); 0: off")
     frame_sum: bool = Field(False, description="add to the output what the per-frame head reads, summed over the "
-                                               "frames (each frame: the expected class index, digitsum's digit); "
-                                               "needs frame_loss_weight; set output_bias to 0")
+                                               "frames (each frame: the expected class index, digitsum's digit; "
+                                               "only the frames' own loss trains the head); needs "
+                                               "frame_loss_weight; set output_bias to 0")
 
     @model_validator(mode="after")
     def _frame_sum_reads_the_frame_head(self) -> CNNRNNParams:
@@ -88,18 +89,9 @@ def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropou
         frame_head = layers.Dense(spec.frame_classes, activation="softmax")
         readings = layers.TimeDistributed(frame_head, name=FRAME_HEAD)(frames)
         if frame_sum:
-            outputs = layers.Add()([outputs, _summed_readings(readings, spec.frame_classes, spec.input_shape[0])])
+            from nnlab.models.layers import FrameSum
+
+            outputs = layers.Add()([outputs, FrameSum(name="frame_sum")(readings)])
         outputs = {"output": outputs, FRAME_HEAD: readings}
     return keras.Model(inputs, outputs, name=f"cnn_{cell}")
 
-
-def _summed_readings(readings, classes: int, frames: int):
-    """sum over frames of sum_k p_k * k: a fixed Dense (class index x frame count) on each frame's probabilities,
-    averaged over the frames. Built-in layers only, so a saved model loads in safe mode (no Lambda)."""
-    import numpy as np
-    from keras import layers
-
-    value = layers.Dense(1, use_bias=False, trainable=False, kernel_initializer="zeros", name="frame_values")
-    per_frame = value(readings)  # builds the layer: its weights are set next, with no random draw
-    value.set_weights([np.arange(classes, dtype="float32").reshape(classes, 1) * frames])
-    return layers.GlobalAveragePooling1D(name="frame_sum")(per_frame)

@@ -34,3 +34,18 @@ class KLSparsity(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "beta": self.beta, "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="nnlab")
+class FrameSum(keras.layers.Layer):
+    """What a per-frame classifier reads, summed over the frames: sum_t sum_k p_tk * k (digitsum: the expected
+    digits added up), shape (batch, 1). The gradient stops here: the frames' own loss trains the classifier,
+    and the sum's error cannot pull its probabilities away from the right class (when it could, the per-image
+    validation accuracy was 0.87 after 6 epochs, against 0.99 without the sum: benchmarks/RESULTS.md)."""
+
+    def call(self, readings):
+        values = ops.arange(ops.shape(readings)[-1], dtype=readings.dtype)
+        return ops.sum(ops.stop_gradient(readings) * values, axis=(1, 2))[:, None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)

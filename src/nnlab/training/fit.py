@@ -122,6 +122,8 @@ def load_checkpoint(run_dir: Path) -> tuple[keras.Model | None, dict[str, Any] |
     The checkpoint must agree with history.csv (every epoch up to it recorded) and its model must load;
     a damaged newest model falls back to the previous epoch's. RunDamagedError (one line) otherwise.
     """
+    from nnlab.models import layers  # noqa: F401  (registers the custom layers a checkpoint may hold)
+
     state = read_checkpoint(run_dir)
     if state is None:
         return None, None
