@@ -27,6 +27,7 @@ def main() -> None:
 
     from nnlab import datasets
     from nnlab.config import load_config
+    from nnlab.models import layers  # noqa: F401  (registers FrameSum, which model.frame_sum saves)
 
     data = datasets.load(load_config(f"{args.run}/config.yaml").data)
     model = keras.models.load_model(f"{args.run}/model.keras")
