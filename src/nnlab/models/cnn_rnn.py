@@ -94,4 +94,3 @@ def build_cnn_rnn(spec, filters=(16, 32), kernel=3, frame_dense=64, frame_dropou
             outputs = layers.Add()([outputs, FrameSum(name="frame_sum")(readings)])
         outputs = {"output": outputs, FRAME_HEAD: readings}
     return keras.Model(inputs, outputs, name=f"cnn_{cell}")
-
