@@ -1,7 +1,7 @@
 """Where a digit-sum model's error comes from: its sum output against the digits its per-image head reads.
 
 Usage (from the repository root; a run of a config with `model.frame_loss_weight`, real MNIST):
-    NNLAB_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/digitsum_reads.py RUN_FOLDER [--split val]
+    NNLAB_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/digitsum_reads.py RUN [--split val]
 
 Prints, for the split's sequences: the per-image accuracy of the frame head, the sum output's MAE on the
 sequences whose ten digits the head reads right and on the others, and the MAE of simply adding up the digits
@@ -14,27 +14,21 @@ import argparse
 
 import numpy as np
 
-from nnlab.training import backend
+from nnlab.trained import load_data, load_model, open_run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="a digitsum run folder whose model has the per-image head")
+    parser.add_argument("run", help="a digitsum run (id, prefix, folder or latest) whose model has the per-image head")
     parser.add_argument("--split", choices=("val", "test"), default="test")
     args = parser.parse_args()
-    backend.configure("cpu", backend="tensorflow")
-    import keras
-
-    from nnlab import datasets
-    from nnlab.config import load_config
-    from nnlab.models import layers  # noqa: F401  (registers FrameSum, which model.frame_sum saves)
-
-    data = datasets.load(load_config(f"{args.run}/config.yaml").data)
-    model = keras.models.load_model(f"{args.run}/model.keras")
+    run = open_run(args.run)  # the way nnlab evaluate opens a run: status check, its backend, nnlab's layers
+    model = load_model(run, device="cpu")
+    data = load_data(run.run_dir, run.config, run.meta)
     x = data.x_test if args.split == "test" else data.x_val
     out = model.predict(x, batch_size=50, verbose=0)
     if not isinstance(out, dict):
-        raise SystemExit(f"{args.run}: the model has no per-image head (train it with model.frame_loss_weight)")
+        raise SystemExit(f"{run.run_dir}: the model has no per-image head (train it with model.frame_loss_weight)")
     digits = data.frame_labels[args.split]
     read = out["frame_labels"].argmax(-1)
     truth, pred = digits.sum(1), np.asarray(out["output"]).reshape(-1)
