@@ -26,6 +26,25 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
+def test_an_atomic_folder_replaces_the_old_one_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "tensorboard"
+    (target / "trial-000").mkdir(parents=True)
+    (target / "trial-000" / "old").write_text("old")
+    with pytest.raises(RuntimeError):
+        with runs.atomic_folder(target) as work:
+            (work / "half").write_text("half")
+            raise RuntimeError("killed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tensorboard"]  # the old one, no temporary left
+    assert (target / "trial-000" / "old").read_text() == "old"
+    with runs.atomic_folder(target) as work:
+        (work / "new").write_text("new")
+        # Another process swapped its own folder in while this one was building: the later swap wins whole.
+        with runs.atomic_folder(target) as other:
+            (other / "other").write_text("other")
+    assert [p.name for p in tmp_path.iterdir()] == ["tensorboard"]
+    assert [p.name for p in target.iterdir()] == ["new"]
+
+
 def _run(tmp_path, name):
     run_dir = tmp_path / name
     run_dir.mkdir()

@@ -13,7 +13,7 @@ import pytest
 from fake_runs import make_sweep
 from nnlab.sweeps import aggregate
 from nnlab.sweeps.report import (label, param_importances, plot_metric_scatter, plot_trial_curves, shown,
-                                 train_best_command, write_sweep_report)
+                                 train_best_command, write_sweep_plots, write_sweep_report)
 from test_report import CHROMIUM, _chromium, images
 
 LEARNING_RATE = "train.optimizer.learning_rate"
@@ -78,6 +78,22 @@ def test_a_bayes_report_shows_history_scatter_importances_parallel_coordinates_a
     assert "default-src 'none'" in page  # self-contained: the trial links are relative files
     order = [alt for alt in re.findall(r'<img alt="([^"]*)"', page)]
     assert order[:2] == ["history", "importances"]  # how the search went, then what mattered
+
+
+def test_redrawing_removes_plots_no_longer_drawn_but_not_another_writer_s_temporary(reports):
+    """Two processes can finish one sweep at once (`--resume` on two hosts): each draws the same plots, and
+    neither may delete the other's half-written `.name-<random>.png` (it made the other's rename fail)."""
+    sweep_dir, _ = reports["grid"]
+    folder = sweep_dir / aggregate.PLOTS
+    drawn = plots(sweep_dir) - {"old_plot.png"}
+    in_flight = folder / ".metric_vs_model_hidden-a1b2c3d4.png"
+    in_flight.write_bytes(b"half a png")
+    (folder / "old_plot.png").write_bytes(b"a plot an older nnlab drew")
+    written = write_sweep_plots(sweep_dir)
+    assert {p.name for p in written} == plots(sweep_dir) - {in_flight.name} == drawn
+    assert in_flight.read_bytes() == b"half a png"
+    assert in_flight.name not in write_sweep_report(sweep_dir).read_text()  # the page shows finished plots only
+    in_flight.unlink()
 
 
 def test_importances_are_optuna_s_and_name_the_parameter_that_matters(reports):

@@ -75,6 +75,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside `path`; on success put it in place of `path` (a folder), whole.
+
+    Two processes may redraw one derived folder at once: each builds its own and the last swap wins, and a reader
+    never sees a half-filled folder. Linux renames a folder only onto a missing or empty one, so the old folder
+    is first moved aside under a fresh name, then deleted.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-"))
+    try:
+        yield work
+        for _ in range(8):  # each retry means another writer swapped in between: bounded, it cannot spin
+            try:
+                os.replace(work, path)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-old-"))
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(path, aside)  # onto the empty folder mkdtemp made
+            shutil.rmtree(aside, ignore_errors=True)
+        raise OSError(errno.EBUSY, f"{path} kept being replaced by another process")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _umask() -> int:
     """The process's umask, read without changing it where Linux allows (os.umask would, briefly, for all threads)."""
     with contextlib.suppress(OSError, ValueError, StopIteration):

@@ -207,7 +207,7 @@ def inspection_section(run: RunSummary) -> Section | None:
         return None
     standard = set(standard_plots(run.run_dir, run.task))
     # in the order they were drawn: inspect writes input, conv1, pool1, ... (layer order), then kernels
-    found = sorted((p for p in folder.rglob("*.png") if p.relative_to(folder).as_posix() not in standard),
+    found = sorted((p for p in folder.rglob("[!.]*.png") if p.relative_to(folder).as_posix() not in standard),
                    key=lambda p: (p.stat().st_mtime_ns, p.name))
     if not found:
         return None

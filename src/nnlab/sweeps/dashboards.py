@@ -9,11 +9,11 @@ import json
 import math
 import re
 import shlex
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from nnlab import runs
 from nnlab.sweeps import aggregate
 
 TENSORBOARD = "tensorboard"  # runs/sweeps/<id>/tensorboard/: one folder per trial
@@ -80,13 +80,19 @@ def write_hparams(sweep_dir: str | Path) -> Path | None:
     package is missing."""
     if importlib.util.find_spec("tensorboard") is None:
         return None
+
+    sweep = aggregate.read_sweep(sweep_dir)
+    folder = Path(sweep_dir) / TENSORBOARD
+    with runs.atomic_folder(folder) as work:  # two hosts finishing one sweep each build their own, then swap
+        _write_hparams(sweep, work)
+    return folder
+
+
+def _write_hparams(sweep: aggregate.SweepSummary, folder: Path) -> None:
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2, summary_v2
     from tensorboard.summary.writer.record_writer import RecordWriter
 
-    sweep = aggregate.read_sweep(sweep_dir)
-    folder = Path(sweep_dir) / TENSORBOARD
-    shutil.rmtree(folder, ignore_errors=True)
     now = time.time()
 
     def write(logdir: Path, *summaries) -> None:
@@ -122,7 +128,6 @@ def write_hparams(sweep_dir: str | Path) -> Path | None:
             summaries.append(summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=sweep.metric,
                                                                                   simple_value=float(value))]))
         write(folder / f"trial-{int(row['trial']):03d}-seed{row.get('seed')}", *summaries, end)
-    return folder
 
 
 def write_hparams_line(sweep_dir: Path) -> str:

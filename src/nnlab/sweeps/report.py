@@ -411,8 +411,6 @@ def write_sweep_plots(sweep_dir: str | Path) -> list[Path]:
     written = []
     has_metric = any(p.values for p in sweep.points)
     has_counts = any(p.parameters is not None for p in sweep.points)
-    for stale in folder.glob("*.png") if folder.is_dir() else []:  # a plot no longer drawn must not linger
-        stale.unlink()
     for path in sweep.swept:
         if has_metric:
             fig = plot_metric_scatter(sweep, path) if _searched(sweep) else plot_metric_against(sweep, path)
@@ -427,6 +425,11 @@ def write_sweep_plots(sweep_dir: str | Path) -> list[Path]:
     if _searched(sweep):
         for name, fig in _search_figures(sweep):
             written.append(save_figure(fig, folder / name))
+    # A plot no longer drawn must not linger. Removed after drawing, and never a dot-file: a second process
+    # finishing the same sweep may be writing `.name-<random>.png` this moment, and draws the same names.
+    for stale in folder.glob("*.png") if folder.is_dir() else []:
+        if not stale.name.startswith(".") and stale not in written:
+            stale.unlink(missing_ok=True)
     return written
 
 
@@ -551,7 +554,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
                     row_classes=["ok" if best is not None and p.point == best.point else "" for p in sweep.points])
     sections.append(Section("summary", "Per point", scrolling(summary)))
     figures = "".join(image(png.read_bytes(), png.stem.replace("_", " "), png.name)
-                      for png in sorted((sweep_dir / aggregate.PLOTS).glob("*.png"), key=_plot_order))
+                      for png in sorted((sweep_dir / aggregate.PLOTS).glob("[!.]*.png"), key=_plot_order))
     if figures:
         sections.append(Section("plots", "Plots", f'<div class="figures">{figures}</div>'))
     values = column_texts([row.get(sweep.metric) if isinstance(row.get(sweep.metric), (int, float)) else None
